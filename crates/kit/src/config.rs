@@ -1,0 +1,169 @@
+//! Command-line and environment configuration shared by every service.
+//!
+//! Each option has a `PASSERELLE_*` environment variable and a default that runs on a laptop;
+//! the Helm chart sets the variables. Secrets never print: their values are hidden from
+//! `--help` and from `Debug`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where a service keeps its state and exchanges events.
+#[derive(Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// Store URL: sqlite://PATH (embedded) or scylla://HOST[:PORT][,HOST[:PORT]...]/KEYSPACE.
+    #[arg(long, env = "PASSERELLE_STORE")]
+    pub store: Option<String>,
+
+    /// Event bus URL: sqlite://PATH (embedded) or kafka://HOST:PORT[,HOST:PORT...].
+    #[arg(long, env = "PASSERELLE_BUS")]
+    pub bus: Option<String>,
+
+    /// Directory of the embedded engines' files, used when --store or --bus is not given.
+    #[arg(long, env = "PASSERELLE_DATA_DIR", default_value = "passerelle-data")]
+    pub data_dir: std::path::PathBuf,
+}
+
+impl EngineArgs {
+    /// The store URL: the one given, else the embedded file under the data directory.
+    pub fn store_url(&self) -> String {
+        self.store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("store.db").display()))
+    }
+
+    /// The bus URL: the one given, else the embedded log under the data directory.
+    pub fn bus_url(&self) -> String {
+        self.bus
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("bus.db").display()))
+    }
+}
+
+/// How a gRPC server protects itself.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// Longest a request may run before it is cancelled (e.g. 30s, 500ms).
+    #[arg(long, env = "PASSERELLE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Requests served at once; beyond that, requests are refused with UNAVAILABLE at once
+    /// rather than queued, so clients can retry elsewhere.
+    #[arg(
+        long,
+        env = "PASSERELLE_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 512
+    )]
+    pub max_concurrent_requests: usize,
+
+    /// Longest to wait for in-flight requests to finish on shutdown.
+    #[arg(long, env = "PASSERELLE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerArgs {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 512,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Which tokens a service accepts.
+#[derive(Args, Clone, Debug, Default)]
+pub struct AuthArgs {
+    /// Token issuer (the `iss` claim), e.g. https://sso.example.fr/realms/passerelle. Its keys
+    /// are read from <issuer>/protocol/openid-connect/certs unless --jwks-url says otherwise.
+    #[arg(long, env = "PASSERELLE_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// Where the issuer publishes its signing keys (JWKS).
+    #[arg(long, env = "PASSERELLE_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// Required `aud` claim, if any.
+    #[arg(long, env = "PASSERELLE_AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors in the cluster.
+    Json,
+}
+
+/// Logging and tracing.
+#[derive(Args, Clone, Debug)]
+pub struct TelemetryArgs {
+    /// Log filter, e.g. `info` or `passerelle_store=debug,info`.
+    #[arg(long, env = "PASSERELLE_LOG", default_value = "info")]
+    pub log: String,
+
+    #[arg(long, env = "PASSERELLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// A listening address option.
+#[derive(Args, Clone, Debug)]
+pub struct ListenArgs {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "PASSERELLE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a duration: expected a number and a unit, e.g. 30s, 500ms, 2m, 1h")
+    })?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        other => Err(format!(
+            "unknown duration unit `{other}` in `{text}`: expected ms, s, m or h"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").unwrap_err().contains("expected"));
+        assert!(
+            parse_duration("3d")
+                .unwrap_err()
+                .contains("expected ms, s, m or h")
+        );
+    }
+
+    #[test]
+    fn embedded_engines_live_in_the_data_dir() {
+        let args = EngineArgs {
+            store: None,
+            bus: Some("kafka://k:9092".into()),
+            data_dir: "/srv/p".into(),
+        };
+        assert_eq!(args.store_url(), "sqlite:///srv/p/store.db");
+        assert_eq!(args.bus_url(), "kafka://k:9092");
+    }
+}

@@ -1,0 +1,86 @@
+//! One error type for every service, mapped once to gRPC status codes.
+//!
+//! Services define their own `thiserror` enums for their domain and convert them into
+//! [`ServiceError`]; only this file knows which gRPC code each kind becomes. Messages are
+//! lowercase, say what was wrong and what is accepted, and carry no personal data.
+
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ServiceError {
+    /// The request is malformed: a field fails validation.
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials, but not allowed to do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The system is not in the state the request needs (e.g. an expired share code).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A quota or size limit is reached.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A dependency (store, bus, identity provider) is down; retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected state: the detail is logged, the caller gets an id to report.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument(_) => Code::InvalidArgument,
+            Self::NotFound(_) => Code::NotFound,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::Unavailable(_) => Code::Unavailable,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Internal(detail) => {
+                // The detail may name internals; the caller gets an id that finds it in the logs.
+                let id = uuid::Uuid::new_v4();
+                tracing::error!(error_id = %id, detail = %detail, "internal error");
+                Status::internal(format!("internal error {id}: please report this id"))
+            }
+            other => Status::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_maps_to_its_code() {
+        let status: Status = ServiceError::NotFound("no document `d1`".into()).into();
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "no document `d1`");
+    }
+
+    #[test]
+    fn internal_details_stay_in_the_logs() {
+        let status: Status = ServiceError::Internal("sqlite: disk I/O error at /srv".into()).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("/srv"));
+        assert!(status.message().starts_with("internal error "));
+    }
+}

@@ -1,0 +1,21 @@
+//! The plumbing every Passerelle service shares, so that each service's code is only its domain.
+//!
+//! # Layout
+//! - [`config`]: clap option groups with `PASSERELLE_*` variables and laptop-ready defaults;
+//! - [`telemetry`]: tracing, OTLP export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C
+//!   trace context in gRPC metadata and event headers;
+//! - [`server`]: the gRPC server (health, reflection, tower layers, graceful drain);
+//! - [`auth`]: RS256 JWT verification against a JWKS, giving a [`auth::Principal`];
+//! - [`error`]: [`ServiceError`], the one error type mapped to gRPC status codes;
+//! - [`shutdown`]: the process-wide cancellation token.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::ServiceError;
+pub use tokio_util::sync::CancellationToken;

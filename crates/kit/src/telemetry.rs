@@ -1,0 +1,121 @@
+//! Logs, traces and trace-context propagation.
+//!
+//! Every span gets an OpenTelemetry trace id, whether or not traces are exported, so that the
+//! W3C `traceparent` carried in gRPC metadata and in event headers ties a request to the events
+//! it causes. Spans are exported over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
+//! (the exporter reads the standard `OTEL_*` variables itself).
+
+use opentelemetry::propagation::{Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{LogFormat, TelemetryArgs};
+
+/// Keeps the trace pipeline alive; dropping it flushes the spans not yet exported.
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TelemetryGuard")
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("flushing traces failed: {e}");
+        }
+    }
+}
+
+/// Installs logging and tracing for the process. Call once, inside the tokio runtime (the
+/// OTLP batch exporter needs it).
+pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, String> {
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        Resource::builder()
+            .with_service_name(service.to_owned())
+            .build(),
+    );
+    let exporting = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty());
+    if exporting {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()
+            .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("passerelle"));
+
+    let filter = EnvFilter::try_new(&args.log).map_err(|e| {
+        format!(
+            "invalid log filter `{}`: {e}; expected e.g. `info` or `passerelle=debug,info`",
+            args.log
+        )
+    })?;
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let installed = match args.log_format {
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .try_init(),
+    };
+    installed.map_err(|e| format!("logging is already set up: {e}"))?;
+    if exporting {
+        tracing::info!(service, "exporting traces over OTLP");
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// The W3C trace context (`traceparent`, `tracestate`) of the current span, as headers.
+pub fn current_trace_headers() -> Vec<(String, String)> {
+    struct Collect(Vec<(String, String)>);
+    impl Injector for Collect {
+        fn set(&mut self, key: &str, value: String) {
+            self.0.push((key.to_owned(), value));
+        }
+    }
+    let mut headers = Collect(Vec::new());
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut headers);
+    headers.0
+}
+
+/// Makes `span` a child of the trace context found in `headers` (if any).
+pub fn set_parent_from<'a>(span: &tracing::Span, headers: impl Fn(&str) -> Option<&'a str>) {
+    let found: std::collections::HashMap<String, String> = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| headers(name).map(|v| (name.to_owned(), v.to_owned())))
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    let parent = TraceContextPropagator::new().extract(&found);
+    // Fails only when the span is disabled; then there is nothing to parent.
+    let _ = span.set_parent(parent);
+}
+
+/// Copies the current trace context into outgoing gRPC metadata (client side).
+pub fn inject_metadata(metadata: &mut tonic::metadata::MetadataMap) {
+    for (key, value) in current_trace_headers() {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            value.parse(),
+        ) {
+            metadata.insert(key, value);
+        }
+    }
+}

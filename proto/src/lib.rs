@@ -1,0 +1,27 @@
+//! Generated Rust code for Passerelle's protobuf contracts.
+//!
+//! # Layout
+//! - `proto/passerelle/<service>/v1/*.proto`, package `passerelle.<service>.v1`,
+//!   one module per package below;
+//! - [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection, so grpcurl and any
+//!   stock client can discover every service.
+
+/// Event envelope and payloads carried on the bus.
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("passerelle.events.v1");
+    }
+}
+
+/// Platform information service.
+pub mod platform {
+    pub mod v1 {
+        tonic::include_proto!("passerelle.platform.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every Passerelle proto, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/passerelle_descriptor.bin"));
+
+pub use prost_types;
