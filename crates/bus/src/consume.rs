@@ -12,6 +12,7 @@ use std::time::Duration;
 use passerelle_proto::events::v1::Envelope;
 use passerelle_store::{DynStore, Mutation, Row};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{Delivery, DynBus, Result, event};
 
@@ -170,6 +171,7 @@ where
             let _entered = span.enter();
             handler(envelope.clone(), delivery.clone())
         }
+        .instrument(span.clone())
         .await;
         match outcome {
             Ok(()) => {

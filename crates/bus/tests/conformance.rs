@@ -1,5 +1,6 @@
 //! The bus conformance suite, once per engine: the embedded SQLite log always, Kafka against
 //! the real broker of `PASSERELLE_TEST_KAFKA`.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,9 +11,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{LogFormat, TelemetryArgs};
 
@@ -64,13 +65,25 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Strin
             args.log
         )
     })?;
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // The log filter applies to log output only: spans stay enabled for tracing at INFO even
+    // when logs are quieter, or a quiet service would break the traces passing through it.
+    let otel = otel.with_filter(LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(otel);
     let installed = match args.log_format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_filter(filter),
+            )
             .try_init(),
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_filter(filter),
+            )
             .try_init(),
     };
     installed.map_err(|e| format!("logging is already set up: {e}"))?;

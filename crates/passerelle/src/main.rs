@@ -1,1 +1,5 @@
-fn main() {}
+//! `passerelle`: the one binary of the platform. See `passerelle --help`.
+
+fn main() -> std::process::ExitCode {
+    passerelle::main()
+}

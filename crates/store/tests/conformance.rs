@@ -1,5 +1,6 @@
 //! The store conformance suite, once per engine: SQLite always, CQL against the real node of
 //! `PASSERELLE_TEST_CQL` (Apache Cassandra in CI, standing in for ScyllaDB).
+#![allow(clippy::unwrap_used)]
 
 mod sqlite {
     use std::sync::Arc;

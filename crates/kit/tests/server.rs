@@ -1,0 +1,199 @@
+//! The gRPC server every service runs: authentication, overload, timeouts, request ids,
+//! trace context and graceful drain, observed from a real client over loopback.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ISSUER, TestIssuer};
+use passerelle_kit::CancellationToken;
+use passerelle_kit::auth::{JwtVerifier, KeySource};
+use passerelle_kit::config::ServerArgs;
+use passerelle_kit::server::{GrpcServer, principal};
+use passerelle_proto::platform::v1::platform_client::PlatformClient;
+use passerelle_proto::platform::v1::platform_server::{Platform, PlatformServer};
+use passerelle_proto::platform::v1::{InfoRequest, InfoResponse};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+/// Answers with the caller's subject, after `delay`.
+struct Echo {
+    delay: Duration,
+}
+
+#[tonic::async_trait]
+impl Platform for Echo {
+    async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let subject = principal(&request)?.subject.clone();
+        tokio::time::sleep(self.delay).await;
+        Ok(Response::new(InfoResponse {
+            version: subject,
+            ..Default::default()
+        }))
+    }
+}
+
+struct Running {
+    channel: Channel,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+async fn spawn(issuer: &TestIssuer, delay: Duration, args: ServerArgs) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let verifier = JwtVerifier::new(ISSUER, None, KeySource::Static(TestIssuer::jwks(&[issuer])));
+    let shutdown = CancellationToken::new();
+    let server = GrpcServer::new(args)
+        .with_auth(Some(verifier))
+        .add_service(PlatformServer::new(Echo { delay }));
+    let task = tokio::spawn(server.serve(listener, shutdown.clone()));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Running {
+        channel,
+        shutdown,
+        task,
+    }
+}
+
+fn with_token(token: &str) -> Request<InfoRequest> {
+    let mut request = Request::new(InfoRequest {});
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn tokens_are_verified_before_the_service_runs() {
+    let issuer = TestIssuer::new("k1");
+    let server = spawn(&issuer, Duration::ZERO, ServerArgs::default()).await;
+    let mut client = PlatformClient::new(server.channel.clone());
+
+    let ok = client
+        .info(with_token(&issuer.token("person-1", &["beneficiary"])))
+        .await
+        .unwrap();
+    assert_eq!(ok.into_inner().version, "person-1");
+
+    let missing = client.info(InfoRequest {}).await.unwrap_err();
+    assert_eq!(missing.code(), Code::Unauthenticated);
+    assert!(
+        missing.message().starts_with("missing bearer token"),
+        "{}",
+        missing.message()
+    );
+
+    let forged = TestIssuer::new("k1").token("person-1", &["admin"]);
+    let refused = client.info(with_token(&forged)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert!(
+        refused.message().contains("signature does not verify"),
+        "{}",
+        refused.message()
+    );
+
+    let mut claims = TestIssuer::claims("person-1", &[]);
+    claims["exp"] = serde_json::json!(common::now() - 3600);
+    let expired = client
+        .info(with_token(&issuer.sign(&claims)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (expired.code(), expired.message()),
+        (
+            Code::Unauthenticated,
+            "token expired: sign in again for a new one"
+        )
+    );
+}
+
+#[tokio::test]
+async fn beyond_the_concurrency_limit_calls_are_shed_not_queued() {
+    let issuer = TestIssuer::new("k1");
+    let args = ServerArgs {
+        max_concurrent_requests: 2,
+        ..ServerArgs::default()
+    };
+    let server = spawn(&issuer, Duration::from_millis(800), args).await;
+    let token = issuer.token("p", &[]);
+    let calls = (0..6).map(|_| {
+        let mut client = PlatformClient::new(server.channel.clone());
+        let request = with_token(&token);
+        async move { client.info(request).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    let served = results.iter().filter(|r| r.is_ok()).count();
+    let shed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(served >= 2, "served {served}");
+    assert!(
+        !shed.is_empty(),
+        "nothing was shed with 6 calls over a limit of 2"
+    );
+    for status in shed {
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), "server overloaded: retry in a moment");
+    }
+}
+
+#[tokio::test]
+async fn slow_calls_time_out_and_request_ids_come_back() {
+    let issuer = TestIssuer::new("k1");
+    let args = ServerArgs {
+        request_timeout: Duration::from_millis(200),
+        ..ServerArgs::default()
+    };
+    let server = spawn(&issuer, Duration::from_secs(5), args).await;
+    let mut client = PlatformClient::new(server.channel.clone());
+    let err = client
+        .info(with_token(&issuer.token("p", &[])))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{err:?}"
+    );
+
+    let fast = spawn(&issuer, Duration::ZERO, ServerArgs::default()).await;
+    let mut client = PlatformClient::new(fast.channel.clone());
+    let mut request = with_token(&issuer.token("p", &[]));
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-42".parse().unwrap());
+    let response = client.info(request).await.unwrap();
+    assert_eq!(response.metadata().get("x-request-id").unwrap(), "req-42");
+    let generated = client
+        .info(with_token(&issuer.token("p", &[])))
+        .await
+        .unwrap();
+    assert!(
+        generated.metadata().get("x-request-id").is_some(),
+        "a request id is made up when none is sent"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_calls_finish() {
+    let issuer = TestIssuer::new("k1");
+    let server = spawn(&issuer, Duration::from_millis(700), ServerArgs::default()).await;
+    let mut client = PlatformClient::new(server.channel.clone());
+    let token = issuer.token("person-9", &[]);
+    let in_flight = tokio::spawn(async move { client.info(with_token(&token)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.shutdown.cancel();
+    let answer = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call was cut");
+    assert_eq!(answer.into_inner().version, "person-9");
+    tokio::time::timeout(Duration::from_secs(10), server.task)
+        .await
+        .expect("the server did not stop after draining")
+        .unwrap()
+        .unwrap();
+}

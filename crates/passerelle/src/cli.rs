@@ -1,0 +1,166 @@
+//! The command line.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use passerelle_kit::config::{AuthArgs, EngineArgs, ServerArgs, TelemetryArgs};
+
+use crate::bus_tools::BusCommand;
+use crate::services::{self, Engines, ServiceName};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "passerelle",
+    version,
+    about = "Passerelle, the digital-inclusion platform of a social-action centre",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole platform in one process on the embedded engines (data under --data-dir).
+    Up(UpArgs),
+    /// Run one service, as a Kubernetes pod does.
+    Serve(ServeArgs),
+    /// Operator tools for the event bus.
+    #[command(subcommand)]
+    Bus(BusCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Address of the first service; the others take the following ports. Port 0 gives each
+    /// service a free port.
+    #[arg(long, env = "PASSERELLE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub engines: EngineArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The service to run.
+    #[arg(value_enum)]
+    pub service: ServiceName,
+    #[arg(long, env = "PASSERELLE_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub engines: EngineArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => up(args).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Bus(command) => command.run().await,
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let _telemetry = passerelle_kit::telemetry::init("passerelle", &args.telemetry)
+        .map_err(anyhow::Error::msg)?;
+    let engines = Engines::open(&args.engines).await?;
+    let shutdown = passerelle_kit::shutdown::on_signal();
+    let mut listeners = Vec::new();
+    for (i, name) in ServiceName::ALL.iter().enumerate() {
+        let mut addr = args.listen;
+        if addr.port() != 0 {
+            let offset = u16::try_from(i).context("too many services")?;
+            addr.set_port(
+                addr.port()
+                    .checked_add(offset)
+                    .context("port out of range")?,
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr} for {}: is the port taken? choose another with --listen",
+                name.as_str()
+            )
+        })?;
+        listeners.push((*name, listener));
+    }
+    let endpoints: Vec<(String, String)> = listeners
+        .iter()
+        .map(|(name, l)| {
+            let addr = l
+                .local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string());
+            (name.as_str().to_owned(), addr)
+        })
+        .collect();
+    println!(
+        "Passerelle {} is up — store: {}, bus: {}",
+        env!("CARGO_PKG_VERSION"),
+        args.engines.store_url(),
+        args.engines.bus_url()
+    );
+    for (name, addr) in &endpoints {
+        println!("  {name:<12} {addr}");
+    }
+    println!("Press Ctrl-C to stop.");
+    let mut tasks = Vec::new();
+    for (name, listener) in listeners {
+        let ctx = services::Context {
+            engines: engines.clone(),
+            server: args.server.clone(),
+            auth: args.auth.clone(),
+            endpoints: endpoints.clone(),
+        };
+        let shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            services::serve(name, ctx, listener, shutdown).await
+        }));
+    }
+    let mut failure = None;
+    for task in tasks {
+        if let Err(e) = task.await.context("a service task panicked")? {
+            // One service failing takes the whole process down, so nothing runs half-started.
+            shutdown.cancel();
+            failure.get_or_insert(e);
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            println!("Passerelle stopped.");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let _telemetry = passerelle_kit::telemetry::init(args.service.as_str(), &args.telemetry)
+        .map_err(anyhow::Error::msg)?;
+    let engines = Engines::open(&args.engines).await?;
+    let shutdown = passerelle_kit::shutdown::on_signal();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?.to_string();
+    tracing::info!(service = args.service.as_str(), %addr, store = engines.store.engine(), bus = engines.bus.engine(), "serving");
+    let ctx = services::Context {
+        engines,
+        server: args.server,
+        auth: args.auth,
+        endpoints: vec![(args.service.as_str().to_owned(), addr)],
+    };
+    services::serve(args.service, ctx, listener, shutdown).await
+}

@@ -1,0 +1,300 @@
+//! The `passerelle` binary as an operator runs it: started as a separate process, reached over
+//! gRPC, stopped by signal.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use passerelle_proto::platform::v1::InfoRequest;
+use passerelle_proto::platform::v1::platform_client::PlatformClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+fn passerelle() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passerelle"));
+    cmd.env_remove("PASSERELLE_STORE")
+        .env_remove("PASSERELLE_BUS")
+        .env_remove("PASSERELLE_LISTEN")
+        .env("PASSERELLE_LOG", "warn");
+    cmd
+}
+
+/// A running `passerelle up`, killed if the test ends early.
+struct Up {
+    child: Child,
+    endpoints: Vec<(String, String)>,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_up() -> Up {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = passerelle()
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut endpoints = Vec::new();
+    let header = lines.next().unwrap().unwrap();
+    assert!(header.starts_with("Passerelle "), "{header}");
+    assert!(header.contains("store: sqlite://"), "{header}");
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+        let mut parts = line.split_whitespace();
+        endpoints.push((
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+        ));
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Up {
+        child,
+        endpoints,
+        _data: data,
+    }
+}
+
+fn address(up: &Up, service: &str) -> String {
+    let (_, addr) = up
+        .endpoints
+        .iter()
+        .find(|(name, _)| name == service)
+        .unwrap_or_else(|| panic!("{service} is not listed in {:?}", up.endpoints));
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn up_serves_health_reflection_and_info_then_stops_on_signal() {
+    let mut up = start_up();
+    let addr = address(&up, "platform");
+
+    let channel = tonic::transport::Endpoint::from_shared(addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "passerelle.platform.v1.Platform"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            ServingStatus::Serving as i32,
+            "health of `{service}`"
+        );
+    }
+
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("not a service list: {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in ["passerelle.platform.v1.Platform", "grpc.health.v1.Health"] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+
+    let info = PlatformClient::new(channel)
+        .info(InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        (info.store_engine.as_str(), info.bus_engine.as_str()),
+        ("sqlite", "sqlite")
+    );
+    assert!(info.services.iter().any(|s| s.name == "platform"));
+
+    // Ctrl-C: a clean stop, exit code 0.
+    let status = Command::new("kill")
+        .args(["-INT", &up.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(exit) = up.child.try_wait().unwrap() {
+            assert!(exit.success(), "passerelle up exited with {exit}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "passerelle up did not stop within 20s of Ctrl-C"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `passerelle` with `args` and returns (success, stderr).
+fn run(args: &[&str]) -> (bool, String) {
+    let data = tempfile::tempdir().unwrap();
+    let output = passerelle()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_engine_urls_fail_with_one_line_naming_the_problem() {
+    for (args, expected) in [
+        (
+            vec!["up", "--store", "postgres://db/x"],
+            vec![
+                "invalid store URL `postgres://db/x`",
+                "unknown scheme",
+                "expected sqlite://PATH or scylla://",
+            ],
+        ),
+        (
+            vec!["up", "--store", "scylla://db:90x/ks"],
+            vec!["invalid store URL", "port `90x` is not a number"],
+        ),
+        (
+            vec!["up", "--bus", "kafka://broker"],
+            vec![
+                "invalid bus URL `kafka://broker`",
+                "has no port",
+                "expected sqlite://PATH or kafka://",
+            ],
+        ),
+        (
+            vec!["up", "--bus", "kafka://127.0.0.1:1"],
+            vec![
+                "cannot reach the kafka bus at 127.0.0.1:1",
+                "expected a running Kafka broker",
+            ],
+        ),
+        (
+            vec!["up", "--store", "scylla://127.0.0.1:1/passerelle"],
+            vec![
+                "cannot reach the scylla store at 127.0.0.1:1",
+                "expected a running CQL node",
+            ],
+        ),
+    ] {
+        let (ok, stderr) = run(&args);
+        assert!(!ok, "{args:?} succeeded");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{args:?} printed more than one line:\n{stderr}"
+        );
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        for part in expected {
+            assert!(
+                stderr.contains(part),
+                "{args:?}: `{part}` missing from: {stderr}"
+            );
+        }
+    }
+}
+
+/// kill -9 in the middle of a burst of appends loses no append the process acknowledged.
+#[test]
+fn a_killed_appender_loses_no_acknowledged_record() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("bus.db").display());
+    let mut child = passerelle()
+        .args([
+            "bus", "append", "--bus", &url, "--topic", "burst", "--count", "100000",
+        ])
+        .args(["--concurrency", "32", "--payload-bytes", "200"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let mut parts = line.split_whitespace();
+        assert_eq!(parts.next(), Some("acked"), "{line}");
+        let partition: i32 = parts.next().unwrap().parse().unwrap();
+        let offset: i64 = parts.next().unwrap().parse().unwrap();
+        acked.push((partition, offset, parts.next().unwrap().to_owned()));
+        if acked.len() == 2_000 {
+            child.kill().unwrap(); // SIGKILL: no destructor, no flush, no goodbye.
+            break;
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(acked.len(), 2_000, "the appender ended before the kill");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let bus = passerelle_bus::open(&url).await.unwrap();
+        let mut consumer = bus.subscribe("verify", &["burst"]).await.unwrap();
+        let mut stored = std::collections::HashMap::new();
+        loop {
+            let got = consumer
+                .poll(1000, Duration::from_millis(500))
+                .await
+                .unwrap();
+            if got.is_empty() {
+                break;
+            }
+            for d in got {
+                stored.insert((d.partition, d.offset), (d.key, d.payload));
+            }
+        }
+        assert!(
+            stored.len() >= acked.len(),
+            "{} stored, {} acknowledged",
+            stored.len(),
+            acked.len()
+        );
+        for (partition, offset, key) in &acked {
+            let (stored_key, payload) = stored
+                .get(&(*partition, *offset))
+                .unwrap_or_else(|| panic!("acknowledged {key} at {partition}/{offset} is lost"));
+            assert_eq!(stored_key, key);
+            assert_eq!(payload, &passerelle::bus_tools::synthetic_payload(key, 200));
+        }
+    });
+}
