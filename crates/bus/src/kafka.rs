@@ -24,6 +24,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::{
     Bus, Consumer, Delivery, Error, Headers, Position, Record, Result, url_params, validate_name,
+    validate_subscription,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -188,14 +189,8 @@ impl Bus for KafkaBus {
     }
 
     async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Consumer>> {
-        validate_name("consumer group", group)?;
-        if topics.is_empty() {
-            return Err(Error::InvalidArgument(
-                "no topic to subscribe to: expected at least one".into(),
-            ));
-        }
+        validate_subscription(group, topics)?;
         for topic in topics {
-            validate_name("topic", topic)?;
             self.ensure_topic(topic).await?;
         }
         let consumer: StreamConsumer = ClientConfig::new()

@@ -188,6 +188,19 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
+/// Checks a subscription's group and topics.
+fn validate_subscription(group: &str, topics: &[&str]) -> Result<()> {
+    validate_name("consumer group", group)?;
+    if topics.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no topic to subscribe to: expected at least one".into(),
+        ));
+    }
+    topics
+        .iter()
+        .try_for_each(|topic| validate_name("topic", topic))
+}
+
 /// Parses the `?key=value&…` tail of a bus URL into known numeric parameters.
 fn url_params(url: &str, query: &str, accepted: &[&str]) -> Result<Vec<(String, u32)>> {
     let mut params = Vec::new();

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::{
     Bus, Consumer, DEFAULT_PARTITIONS, Delivery, Error, Headers, Position, Record, Result,
-    url_params, validate_name,
+    url_params, validate_name, validate_subscription,
 };
 
 const SCHEMA: &str = "
@@ -195,15 +195,7 @@ impl Bus for SqliteBus {
     }
 
     async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Consumer>> {
-        validate_name("consumer group", group)?;
-        if topics.is_empty() {
-            return Err(Error::InvalidArgument(
-                "no topic to subscribe to: expected at least one".into(),
-            ));
-        }
-        for topic in topics {
-            validate_name("topic", topic)?;
-        }
+        validate_subscription(group, topics)?;
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
         let default_partitions = self.partitions;
         {

@@ -218,6 +218,38 @@ pub struct Page {
     pub next: Option<KeyRange>,
 }
 
+impl Page {
+    /// Builds a page from up to `limit + 1` rows read in key order: the extra row, if any,
+    /// only tells that the range goes on.
+    fn from_overfetch(mut rows: Vec<(String, Vec<u8>)>, limit: usize, range: &KeyRange) -> Self {
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|(ck, _)| range.after(ck))
+        } else {
+            None
+        };
+        Self { rows, next }
+    }
+}
+
+impl KeyRange {
+    /// The range as `(operator, key)` conditions on the clustering key, for query builders.
+    fn conditions(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::new();
+        match &self.start {
+            Bound::Included(k) => out.push((">=", k.as_str())),
+            Bound::Excluded(k) => out.push((">", k.as_str())),
+            Bound::Unbounded => {}
+        }
+        match &self.end {
+            Bound::Included(k) => out.push(("<=", k.as_str())),
+            Bound::Excluded(k) => out.push(("<", k.as_str())),
+            Bound::Unbounded => {}
+        }
+        out
+    }
+}
+
 /// Opens the store an URL names. See the crate docs for the accepted URLs.
 pub async fn open(url: &str) -> Result<DynStore> {
     match url.split_once("://") {

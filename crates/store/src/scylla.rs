@@ -11,7 +11,6 @@
 //! `compare_and_set`.
 
 use std::collections::{HashMap, HashSet};
-use std::ops::Bound;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -303,14 +302,9 @@ impl Store for ScyllaStore {
         validate_limit(limit)?;
         let mut cql = String::from("SELECT ck, value FROM {t} WHERE pk = ?");
         let mut values = vec![CqlValue::Text(pk.to_owned())];
-        for (bound, incl, excl) in [(&range.start, ">=", ">"), (&range.end, "<=", "<")] {
-            let (op, key) = match bound {
-                Bound::Included(k) => (incl, k),
-                Bound::Excluded(k) => (excl, k),
-                Bound::Unbounded => continue,
-            };
+        for (op, key) in range.conditions() {
             cql.push_str(&format!(" AND ck {op} ?"));
-            values.push(CqlValue::Text(key.clone()));
+            values.push(CqlValue::Text(key.to_owned()));
         }
         cql.push_str(" LIMIT ?");
         values.push(CqlValue::Int(i32::try_from(limit + 1).unwrap_or(i32::MAX)));
@@ -322,18 +316,12 @@ impl Store for ScyllaStore {
             .map_err(backend)?
             .into_rows_result()
             .map_err(backend)?;
-        let mut rows = result
+        let rows = result
             .rows::<(String, Vec<u8>)>()
             .map_err(backend)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(backend)?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|(ck, _)| range.after(ck))
-        } else {
-            None
-        };
-        Ok(Page { rows, next })
+        Ok(Page::from_overfetch(rows, limit, range))
     }
 
     async fn batch(&self, mutations: Vec<Mutation>) -> Result<()> {

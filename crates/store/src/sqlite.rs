@@ -7,7 +7,6 @@
 //! its neighbours down. Reads run on a small pool of read-only connections, which WAL lets
 //! proceed while the writer commits.
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -421,34 +420,21 @@ impl Store for SqliteStore {
                     "SELECT ck, value FROM kv WHERE tbl = ?1 AND pk = ?2
                      AND (expires_at IS NULL OR expires_at > ?3)",
                 );
-                let mut bounds: Vec<String> = Vec::new();
-                for (bound, incl, excl) in [(&range.start, ">=", ">"), (&range.end, "<=", "<")] {
-                    let (op, key) = match bound {
-                        Bound::Included(k) => (incl, k),
-                        Bound::Excluded(k) => (excl, k),
-                        Bound::Unbounded => continue,
-                    };
-                    bounds.push(key.clone());
-                    sql.push_str(&format!(" AND ck {op} ?{}", bounds.len() + 3));
+                let conditions = range.conditions();
+                for (i, (op, _)) in conditions.iter().enumerate() {
+                    sql.push_str(&format!(" AND ck {op} ?{}", i + 4));
                 }
                 sql.push_str(&format!(" ORDER BY ck LIMIT {}", limit + 1));
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&table, &pk];
                 let now = now_millis();
-                values.push(&now);
-                for b in &bounds {
-                    values.push(b);
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&table, &pk, &now];
+                for (_, key) in &conditions {
+                    values.push(key);
                 }
-                let mut rows = stmt
+                let rows = stmt
                     .query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()?;
-                let next = if rows.len() > limit {
-                    rows.truncate(limit);
-                    rows.last().map(|(ck, _)| range.after(ck))
-                } else {
-                    None
-                };
-                Ok(Page { rows, next })
+                Ok(Page::from_overfetch(rows, limit, &range))
             })
             .await
     }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against real servers, each side by side with its baseline in the same
+# run: store put/get (SQLite vs Cassandra), bus append/consume (SQLite log vs Kafka).
+# PASSERELLE_BENCH_SECONDS sets how long each measurement runs (default 5).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+mkdir -p .servers
+scripts/servers.sh start >.servers/start.log 2>&1 || { cat .servers/start.log >&2; exit 1; }
+# shellcheck disable=SC2046
+export $(scripts/servers.sh env)
+cargo bench -p passerelle-store --bench store --quiet
+cargo bench -p passerelle-bus --bench bus --quiet

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test of Passerelle, against real servers:
+#   - Rust unit and integration tests of every crate (cargo test --workspace), with the store
+#     suite on SQLite and on a real Apache Cassandra node, and the bus suite on the SQLite log
+#     and on a real Apache Kafka broker;
+#   - the end-to-end checks in e2e/ with stock Python gRPC tooling.
+# Servers come from Maven Central through scripts/servers.sh (cached; started once, reused
+# when already running). Python packages go into .venv (cached).
+#
+# usage: scripts/test.sh [extra cargo test arguments]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+mkdir -p .servers
+
+step() { printf '==> %s\n' "$*"; }
+
+# Servers boot (JVM start-up, downloads on first run) while Rust compiles.
+step "starting Kafka and Cassandra; building the workspace"
+scripts/servers.sh start >.servers/start.log 2>&1 &
+servers=$!
+scripts/python-env.sh >.servers/python.log 2>&1 &
+python=$!
+cargo build --workspace --all-targets --quiet
+if ! wait "$servers"; then
+  cat .servers/start.log >&2
+  echo "test.sh: a test server did not come up; nothing was tested" >&2
+  exit 1
+fi
+sed 's/^/    /' .servers/start.log
+if ! wait "$python"; then
+  cat .servers/python.log >&2
+  echo "test.sh: the Python test environment could not be installed" >&2
+  exit 1
+fi
+# shellcheck disable=SC2046
+export $(scripts/servers.sh env)
+# In CI a missing server must fail its suite, never skip it.
+export CI="${CI:-}"
+
+step "cargo test --workspace"
+cargo test --workspace --quiet "$@"
+
+step "end-to-end checks with stock gRPC tooling (e2e/)"
+.venv/bin/python -m pytest -q e2e
+
+cat <<SUMMARY
+==> all tests passed
+    store engines: sqlite, cql ($(scripts/servers.sh env cassandra | cut -d= -f2), Apache Cassandra)
+    bus engines:   sqlite, kafka ($(scripts/servers.sh env kafka | cut -d= -f2), Apache Kafka)
+SUMMARY
