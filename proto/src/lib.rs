@@ -13,6 +13,13 @@ pub mod events {
     }
 }
 
+/// Identity service: accounts, sign-in, recovery, mandates.
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("passerelle.identity.v1");
+    }
+}
+
 /// Platform information service.
 pub mod platform {
     pub mod v1 {

@@ -77,6 +77,9 @@ pub struct Principal {
     pub client: Option<String>,
     /// The token id (`jti`), for audit trails.
     pub token_id: Option<String>,
+    /// OAuth scopes (`scope`, space-separated). On a delegated token, the mandate scopes the
+    /// actor may use.
+    pub scopes: Vec<String>,
 }
 
 impl Principal {
@@ -154,6 +157,8 @@ struct Claims {
     structure: Option<String>,
     #[serde(default)]
     act: Option<Actor>,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -325,6 +330,12 @@ impl JwtVerifier {
             actor: claims.act.map(|a| a.sub),
             client: claims.azp,
             token_id: claims.jti,
+            scopes: claims
+                .scope
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     }
 

@@ -117,7 +117,7 @@ pub struct ListenArgs {
     pub listen: SocketAddr,
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+/// Parses `30s`, `500ms`, `2m`, `1h`, `30d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -132,8 +132,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
+        "d" => Ok(Duration::from_secs(n * 86_400)),
         other => Err(format!(
-            "unknown duration unit `{other}` in `{text}`: expected ms, s, m or h"
+            "unknown duration unit `{other}` in `{text}`: expected ms, s, m, h or d"
         )),
     }
 }
@@ -149,10 +150,11 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("soon").unwrap_err().contains("expected"));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert!(
-            parse_duration("3d")
+            parse_duration("3w")
                 .unwrap_err()
-                .contains("expected ms, s, m or h")
+                .contains("expected ms, s, m, h or d")
         );
     }
 

@@ -7,12 +7,16 @@
 //! - [`server`]: the gRPC server (health, reflection, tower layers, graceful drain);
 //! - [`auth`]: RS256 JWT verification against a JWKS, giving a [`auth::Principal`];
 //! - [`error`]: [`ServiceError`], the one error type mapped to gRPC status codes;
-//! - [`shutdown`]: the process-wide cancellation token.
+//! - [`shutdown`]: the process-wide cancellation token;
+//! - [`clock`]: system time, or a hand-moved clock in tests;
+//! - [`secrets`]: the master key that seals stored secrets.
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod secrets;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

@@ -42,6 +42,7 @@ pub struct GrpcServer {
     names: Vec<&'static str>,
     args: ServerArgs,
     verifier: Option<JwtVerifier>,
+    http: Option<axum::Router>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -59,7 +60,15 @@ impl GrpcServer {
             names: Vec::new(),
             args,
             verifier: None,
+            http: None,
         }
+    }
+
+    /// Also serves plain HTTP routes (HTTP/1.1 and HTTP/2) on the same port, behind the same
+    /// layers: the identity service publishes its OIDC discovery document and keys this way.
+    pub fn with_http(mut self, router: axum::Router) -> Self {
+        self.http = Some(router);
+        self
     }
 
     /// Verifies bearer tokens with `verifier`. Without one, no request carries a principal
@@ -120,10 +129,16 @@ impl GrpcServer {
                     .await;
             });
         }
+        // Reflection lists what this server serves, not every service of the descriptor set.
         let reflection = || {
-            tonic_reflection::server::Builder::configure()
+            let mut builder = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(passerelle_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.health.v1.Health");
+            for name in &self.names {
+                builder = builder.with_service_name(*name);
+            }
+            builder
         };
         // Both reflection versions: older grpcurl and grpcio tools still ask for v1alpha.
         let reflection_v1 = reflection().build_v1();
@@ -154,11 +169,17 @@ impl GrpcServer {
                 verifier: self.verifier.clone(),
             });
 
+        let mut routes = self.routes.routes();
+        if let Some(http) = self.http.take() {
+            let grpc = std::mem::take(routes.axum_router_mut());
+            *routes.axum_router_mut() = grpc.merge(http);
+        }
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let server = tonic::transport::Server::builder()
+            .accept_http1(true)
             .timeout(self.args.request_timeout)
             .layer(layers)
-            .add_routes(self.routes.routes())
+            .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
         tokio::pin!(server);
         let grace = self.args.shutdown_grace;

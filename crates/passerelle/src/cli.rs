@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use passerelle_kit::config::{AuthArgs, EngineArgs, ServerArgs, TelemetryArgs};
+use passerelle_kit::config::{AuthArgs, EngineArgs, ServerArgs, TelemetryArgs, parse_duration};
 
 use crate::bus_tools::BusCommand;
 use crate::services::{self, Engines, ServiceName};
@@ -32,6 +32,64 @@ pub enum Command {
     Bus(BusCommand),
 }
 
+/// The identity service's options.
+#[derive(Args, Clone, Debug)]
+pub struct IdentityArgs {
+    /// Identity provider: `builtin` (Passerelle issues tokens) or
+    /// keycloak://HOST:PORT/realms/REALM (keycloaks:// for HTTPS).
+    #[arg(long, env = "PASSERELLE_IDP", default_value = "builtin")]
+    pub idp: String,
+
+    /// Secret of the Keycloak client `passerelle-identity` (with --idp keycloak://…).
+    #[arg(
+        long,
+        env = "PASSERELLE_KEYCLOAK_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub keycloak_client_secret: Option<String>,
+
+    /// File holding the master key (32 bytes, base64). `up` creates <data-dir>/master.key.
+    #[arg(long, env = "PASSERELLE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<std::path::PathBuf>,
+
+    /// The identity service's URL as clients reach it (the built-in issuer is
+    /// <URL>/realms/passerelle); `up` uses its listening address.
+    #[arg(long, env = "PASSERELLE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How long a sign-in token lives.
+    #[arg(long, env = "PASSERELLE_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub token_ttl: std::time::Duration,
+
+    /// How often the built-in issuer makes a new signing key.
+    #[arg(long, env = "PASSERELLE_KEY_ROTATION", default_value = "30d", value_parser = parse_duration)]
+    pub key_rotation: std::time::Duration,
+
+    /// Argon2id memory per hash, in KiB (OWASP minimum: 19456).
+    #[arg(long, env = "PASSERELLE_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id passes (OWASP minimum with 19 MiB: 2).
+    #[arg(long, env = "PASSERELLE_ARGON2_PASSES", default_value_t = 2)]
+    pub argon2_passes: u32,
+
+    /// SMS gateway for consent codes: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=SENDER].
+    #[arg(long, env = "PASSERELLE_SMS_URL", hide_env_values = true)]
+    pub sms_url: Option<String>,
+
+    /// Username of the first admin, made at start when free.
+    #[arg(long, env = "PASSERELLE_BOOTSTRAP_ADMIN", default_value = "admin")]
+    pub bootstrap_admin: String,
+
+    /// Password of the first admin. `up` makes one up and prints it once when not given.
+    #[arg(
+        long,
+        env = "PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub bootstrap_admin_password: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct UpArgs {
     /// Address of the first service; the others take the following ports. Port 0 gives each
@@ -44,6 +102,8 @@ pub struct UpArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -61,6 +121,8 @@ pub struct ServeArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -116,12 +178,32 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("  {name:<12} {addr}");
     }
     println!("Press Ctrl-C to stop.");
+    let identity_addr = endpoints
+        .iter()
+        .find(|(name, _)| name == "identity")
+        .map(|(_, addr)| addr.clone())
+        .context("the identity service has no address")?;
+    let mut identity = args.identity.clone();
+    identity
+        .public_url
+        .get_or_insert_with(|| format!("http://{identity_addr}"));
+    identity
+        .master_key_file
+        .get_or_insert_with(|| args.engines.data_dir.join("master.key"));
+    let generated_password = identity.bootstrap_admin_password.is_none();
+    if generated_password {
+        identity.bootstrap_admin_password = Some(services::random_password());
+    }
+    let auth = services::auth_for(&args.auth, &identity)?;
     let mut tasks = Vec::new();
     for (name, listener) in listeners {
         let ctx = services::Context {
             engines: engines.clone(),
             server: args.server.clone(),
-            auth: args.auth.clone(),
+            auth: auth.clone(),
+            identity: identity.clone(),
+            create_master_key: true,
+            announce_generated_admin: generated_password,
             endpoints: endpoints.clone(),
         };
         let shutdown = shutdown.clone();
@@ -156,10 +238,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?.to_string();
     tracing::info!(service = args.service.as_str(), %addr, store = engines.store.engine(), bus = engines.bus.engine(), "serving");
+    let mut identity = args.identity.clone();
+    if args.service == ServiceName::Identity {
+        identity
+            .public_url
+            .get_or_insert_with(|| format!("http://{addr}"));
+    }
+    let auth = services::auth_for(&args.auth, &identity)?;
     let ctx = services::Context {
         engines,
         server: args.server,
-        auth: args.auth,
+        auth,
+        identity,
+        create_master_key: false,
+        announce_generated_admin: false,
         endpoints: vec![(args.service.as_str().to_owned(), addr)],
     };
     services::serve(args.service, ctx, listener, shutdown).await

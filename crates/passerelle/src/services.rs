@@ -1,15 +1,23 @@
 //! Which services exist, and how each is started on a listener.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use clap::ValueEnum;
 use passerelle_bus::DynBus;
+use passerelle_identity::keycloak::KeycloakSettings;
+use passerelle_identity::{IdentityConfig, IdpChoice};
 use passerelle_kit::CancellationToken;
 use passerelle_kit::auth::JwtVerifier;
+use passerelle_kit::clock::SystemClock;
 use passerelle_kit::config::{AuthArgs, EngineArgs, ServerArgs};
+use passerelle_kit::secrets::MasterKey;
 use passerelle_kit::server::GrpcServer;
+use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
 use passerelle_store::DynStore;
 use tokio::net::TcpListener;
 
+use crate::cli::IdentityArgs;
 use crate::platform::PlatformService;
 
 /// A service `passerelle serve` can run; `passerelle up` runs them all, in this order.
@@ -17,14 +25,17 @@ use crate::platform::PlatformService;
 pub enum ServiceName {
     /// Platform information (version, engines, services).
     Platform,
+    /// Accounts, sign-in, recovery, mandates; the built-in token issuer.
+    Identity,
 }
 
 impl ServiceName {
-    pub const ALL: &'static [ServiceName] = &[ServiceName::Platform];
+    pub const ALL: &'static [ServiceName] = &[ServiceName::Platform, ServiceName::Identity];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceName::Platform => "platform",
+            ServiceName::Identity => "identity",
         }
     }
 }
@@ -52,9 +63,50 @@ impl Engines {
 pub struct Context {
     pub engines: Engines,
     pub server: ServerArgs,
+    /// Which tokens are accepted (see [`auth_for`]).
     pub auth: AuthArgs,
+    pub identity: IdentityArgs,
+    /// Whether a missing master key file may be created (the embedded platform).
+    pub create_master_key: bool,
+    /// Whether to print the bootstrap admin's password, made up for this first start.
+    pub announce_generated_admin: bool,
     /// `(service, address)` of every service of this process.
     pub endpoints: Vec<(String, String)>,
+}
+
+/// The token issuer every service trusts: the one given, else Keycloak's realm, else the
+/// built-in issuer at the identity service's public URL.
+pub fn auth_for(auth: &AuthArgs, identity: &IdentityArgs) -> anyhow::Result<AuthArgs> {
+    let mut auth = auth.clone();
+    if auth.issuer.is_none() {
+        auth.issuer = match identity.idp.as_str() {
+            "builtin" => identity
+                .public_url
+                .as_ref()
+                .map(|url| format!("{}/realms/passerelle", url.trim_end_matches('/'))),
+            url => Some(keycloak_settings(identity, url)?.issuer()),
+        };
+    }
+    Ok(auth)
+}
+
+fn keycloak_settings(identity: &IdentityArgs, url: &str) -> anyhow::Result<KeycloakSettings> {
+    KeycloakSettings::parse(
+        url,
+        identity.keycloak_client_secret.clone().unwrap_or_default(),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+/// A password for the first admin: 20 characters from an unambiguous alphabet.
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 20];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 impl Context {
@@ -67,6 +119,48 @@ impl Context {
             )
         })
     }
+
+    fn identity_config(&self) -> anyhow::Result<IdentityConfig> {
+        let args = &self.identity;
+        let idp = match args.idp.as_str() {
+            "builtin" => IdpChoice::BuiltIn,
+            url => IdpChoice::Keycloak(keycloak_settings(args, url)?),
+        };
+        let key_file = args.master_key_file.clone().context(
+            "the identity service needs a master key: set PASSERELLE_MASTER_KEY_FILE (32 bytes, base64)",
+        )?;
+        let master_key = MasterKey::load_or_create(&key_file, self.create_master_key)
+            .map_err(anyhow::Error::msg)?;
+        let public_url = args
+            .public_url
+            .clone()
+            .context("set PASSERELLE_PUBLIC_URL: the identity service's URL as clients reach it")?;
+        let sms = match &args.sms_url {
+            Some(url) => {
+                let url = SmppUrl::parse(url).map_err(anyhow::Error::msg)?;
+                Some(Arc::new(SmppSender::new(url)) as Arc<dyn SmsSender>)
+            }
+            None => None,
+        };
+        Ok(IdentityConfig {
+            store: self.engines.store.clone(),
+            bus: self.engines.bus.clone(),
+            server: self.server.clone(),
+            idp,
+            master_key,
+            public_url,
+            token_ttl: args.token_ttl,
+            key_rotation: args.key_rotation,
+            argon2_memory_kib: args.argon2_memory_kib,
+            argon2_passes: args.argon2_passes,
+            sms,
+            clock: Arc::new(SystemClock),
+            bootstrap_admin: args
+                .bootstrap_admin_password
+                .clone()
+                .map(|password| (args.bootstrap_admin.clone(), password)),
+        })
+    }
 }
 
 /// Runs `name` on `listener` until `shutdown`.
@@ -76,19 +170,43 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let server = GrpcServer::new(ctx.server.clone()).with_auth(ctx.verifier());
-    let server = match name {
-        ServiceName::Platform => server.add_service(
-            PlatformService::new(
-                ctx.engines.store.engine(),
-                ctx.engines.bus.engine(),
-                &ctx.endpoints,
-            )
-            .into_server(),
-        ),
-    };
-    server
-        .serve(listener, shutdown)
-        .await
-        .with_context(|| format!("the {} service stopped with an error", name.as_str()))
+    let failed = || format!("the {} service stopped with an error", name.as_str());
+    match name {
+        ServiceName::Platform => {
+            GrpcServer::new(ctx.server.clone())
+                .with_auth(ctx.verifier())
+                .add_service(
+                    PlatformService::new(
+                        ctx.engines.store.engine(),
+                        ctx.engines.bus.engine(),
+                        &ctx.endpoints,
+                    )
+                    .into_server(),
+                )
+                .serve(listener, shutdown)
+                .await
+                .with_context(failed)?;
+        }
+        ServiceName::Identity => {
+            let config = ctx.identity_config()?;
+            let running = passerelle_identity::start(config, shutdown.clone())
+                .await
+                .context("the identity service cannot start")?;
+            if running.bootstrap_admin_created && ctx.announce_generated_admin {
+                println!(
+                    "First start: admin account `{}` created with password {} (shown once; change it after signing in).",
+                    ctx.identity.bootstrap_admin,
+                    ctx.identity
+                        .bootstrap_admin_password
+                        .as_deref()
+                        .unwrap_or_default()
+                );
+            }
+            running
+                .serve(listener, shutdown)
+                .await
+                .with_context(failed)?;
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,185 @@
+//! The master key: the one secret from which stored secrets (signing keys, vault keys) are
+//! sealed. It never enters the store; it comes from a file (a Kubernetes Secret mounted as a
+//! file in the cluster) or is generated on first start of the embedded platform.
+
+use std::path::Path;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// A 256-bit key sealing secrets with AES-256-GCM, a fresh random nonce per seal.
+pub struct MasterKey {
+    key: LessSafeKey,
+    bytes: [u8; 32],
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(…)")
+    }
+}
+
+impl Clone for MasterKey {
+    fn clone(&self) -> Self {
+        Self::from_bytes(self.bytes).unwrap_or_else(|_| unreachable!("a 32-byte key is valid"))
+    }
+}
+
+/// Why a sealed secret could not be opened: wrong key, or altered bytes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("sealed secret does not open: it was altered or sealed with another master key")]
+pub struct Unseal;
+
+impl MasterKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, String> {
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| "invalid key".to_owned())?;
+        Ok(Self {
+            key: LessSafeKey::new(key),
+            bytes,
+        })
+    }
+
+    pub fn generate() -> Result<Self, String> {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no randomness available".to_owned())?;
+        Self::from_bytes(bytes)
+    }
+
+    /// Reads the key from `path` (32 bytes, base64), creating it with owner-only permissions
+    /// when `create` is set and the file does not exist.
+    pub fn load_or_create(path: &Path, create: bool) -> Result<Self, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let raw = STANDARD.decode(text.trim()).map_err(|_| {
+                    format!(
+                        "master key file {} is not base64: expected 32 bytes in base64",
+                        path.display()
+                    )
+                })?;
+                let bytes: [u8; 32] = raw.try_into().map_err(|raw: Vec<u8>| {
+                    format!(
+                        "master key file {} holds {} bytes: expected 32 bytes in base64",
+                        path.display(),
+                        raw.len()
+                    )
+                })?;
+                Self::from_bytes(bytes)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                let key = Self::generate()?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                write_private(path, &STANDARD.encode(key.bytes))?;
+                tracing::info!(path = %path.display(), "generated a new master key");
+                Ok(key)
+            }
+            Err(e) => Err(format!(
+                "cannot read the master key file {}: {e}; expected 32 bytes in base64 (PASSERELLE_MASTER_KEY_FILE)",
+                path.display()
+            )),
+        }
+    }
+
+    /// Seals `plaintext`, bound to `context` (the same context is needed to open it).
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        // aws-lc's DRBG does not fail once initialised; a zero nonce is never used twice anyway
+        // because the error path below aborts the seal.
+        if aws_lc_rs::rand::fill(&mut nonce).is_err() {
+            return Vec::new();
+        }
+        let mut sealed = plaintext.to_vec();
+        if self
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut sealed,
+            )
+            .is_err()
+        {
+            return Vec::new();
+        }
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, Unseal> {
+        if sealed.len() < NONCE_LEN {
+            return Err(Unseal);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unseal)?;
+        let mut buffer = body.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
+            .map_err(|_| Unseal)?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create the master key file {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .map_err(|e| format!("cannot write the master key file {}: {e}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents)
+        .map_err(|e| format!("cannot write the master key file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_key_and_context() {
+        let key = MasterKey::generate().unwrap();
+        let sealed = key.seal("issuer-key:k1", b"private key bytes");
+        assert_eq!(
+            key.open("issuer-key:k1", &sealed).unwrap(),
+            b"private key bytes"
+        );
+        assert_eq!(key.open("issuer-key:k2", &sealed), Err(Unseal));
+        let other = MasterKey::generate().unwrap();
+        assert_eq!(other.open("issuer-key:k1", &sealed), Err(Unseal));
+        let mut altered = sealed.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert_eq!(key.open("issuer-key:k1", &altered), Err(Unseal));
+        assert_ne!(
+            key.seal("c", b"x"),
+            key.seal("c", b"x"),
+            "fresh nonce each time"
+        );
+    }
+
+    #[test]
+    fn the_key_file_is_created_once_then_read() {
+        let dir = std::env::temp_dir().join(format!("passerelle-mk-{}", std::process::id()));
+        let path = dir.join("master.key");
+        let _ = std::fs::remove_file(&path);
+        let created = MasterKey::load_or_create(&path, true).unwrap();
+        let read = MasterKey::load_or_create(&path, false).unwrap();
+        assert_eq!(created.bytes, read.bytes);
+        std::fs::write(&path, "c2hvcnQ=").unwrap();
+        let err = MasterKey::load_or_create(&path, false).unwrap_err();
+        assert!(err.contains("holds 5 bytes: expected 32 bytes"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

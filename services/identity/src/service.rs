@@ -1,0 +1,1448 @@
+//! The identity service's operations, with their authorization rules. No gRPC here: the
+//! [`crate::grpc`] adapter parses requests into these calls and maps results back.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use passerelle_access::{Access, AuditEntry, Consent, Grant, Mandate, Scope, audit_mutation};
+use passerelle_bus::event;
+use passerelle_bus::outbox::{self, OutboxRelay};
+use passerelle_kit::ServiceError;
+use passerelle_kit::auth::{Principal, Role};
+use passerelle_kit::clock::DynClock;
+use passerelle_proto::events::v1 as events;
+use passerelle_store::{DynStore, KeyRange, Mutation, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::credentials::{Throttle, ThrottleKey, sha256_hex};
+use crate::domain::{
+    Account, Language, MandateDuration, PersonName, Phone, Secret, StoredRole, Username,
+    parse_structure,
+};
+use crate::provider::{NewLogin, Provider, Token};
+use crate::recovery;
+use crate::sms::SmsSender;
+
+pub const PRODUCER: &str = "identity";
+const ACCOUNTS: &str = "accounts";
+const USERNAMES: &str = "usernames";
+const ASSISTED_RECOVERIES: &str = "assisted_recoveries";
+const CONSENTS: &str = "mandate_consents";
+/// How long an assisted recovery waits for its second agent.
+const ASSISTED_RECOVERY_TTL: i64 = 3600;
+/// How long a consent code sent by SMS stays valid, and how many tries it allows.
+const CONSENT_TTL: i64 = 600;
+const CONSENT_ATTEMPTS: u32 = 5;
+
+/// The answer to every failed sign-in, whatever failed.
+pub const WRONG_CREDENTIALS: &str = "wrong username or secret";
+
+/// Everything the service needs.
+#[derive(Clone)]
+pub struct Identity {
+    store: DynStore,
+    access: Access,
+    provider: Arc<dyn Provider>,
+    throttle: Throttle,
+    clock: DynClock,
+    relay: OutboxRelay,
+    sms: Option<Arc<dyn SmsSender>>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("provider", &self.provider.kind())
+            .finish()
+    }
+}
+
+/// A new account, as asked for.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub role: Role,
+    pub username: Option<Username>,
+    pub given_name: PersonName,
+    pub family_name: PersonName,
+    pub phone: Option<Phone>,
+    pub language: Language,
+    pub secret: Secret,
+    pub structure: Option<String>,
+}
+
+/// Changes to an account's details; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct AccountChanges {
+    pub given_name: Option<PersonName>,
+    pub family_name: Option<PersonName>,
+    /// `Some(None)` removes the phone.
+    pub phone: Option<Option<Phone>>,
+    pub language: Option<Language>,
+}
+
+/// A recovery sheet: the code in clear (shown once), the PDF and the QR code.
+#[derive(Clone, Debug)]
+pub struct Sheet {
+    pub code: String,
+    pub pdf: Vec<u8>,
+    pub qr_svg: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AssistedRecovery {
+    pub id: String,
+    pub account_id: String,
+    pub started_by: String,
+    pub structure: String,
+    pub verification: String,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PendingConsent {
+    id: String,
+    beneficiary_id: String,
+    structure: String,
+    agent: String,
+    scopes: BTreeSet<Scope>,
+    duration_seconds: i64,
+    code_hash: String,
+    attempts: u32,
+    expires_at: i64,
+}
+
+/// A pending consent, as the agent sees it.
+#[derive(Clone, Debug)]
+pub struct ConsentPending {
+    pub id: String,
+    pub phone_masked: String,
+    pub expires_at: i64,
+}
+
+fn unavailable(e: passerelle_store::Error) -> ServiceError {
+    ServiceError::Unavailable(format!("the store did not answer: {e}"))
+}
+
+fn denied(reason: &str) -> ServiceError {
+    ServiceError::PermissionDenied(reason.to_owned())
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(e.to_string())
+}
+
+fn event_mutation(event_type: &str, aggregate: &str, payload: &impl prost::Message) -> Mutation {
+    let (envelope, record) = event::new_record(PRODUCER, event_type, aggregate, payload);
+    outbox::mutation(PRODUCER, &envelope.event_id, &record)
+}
+
+fn account_mutation(account: &Account) -> Result<Mutation, ServiceError> {
+    Ok(Mutation::Put(Row::new(
+        ACCOUNTS,
+        &account.id,
+        "",
+        serde_json::to_vec(account).map_err(internal)?,
+    )))
+}
+
+fn staff_structure(principal: &Principal) -> Result<String, ServiceError> {
+    principal
+        .structure
+        .clone()
+        .ok_or_else(|| denied("your account belongs to no structure"))
+}
+
+fn is_admin(principal: &Principal) -> bool {
+    principal.actor.is_none() && principal.has_role(Role::Admin)
+}
+
+fn is_agent(principal: &Principal) -> bool {
+    principal.actor.is_none() && principal.has_role(Role::Agent)
+}
+
+impl Identity {
+    pub fn new(
+        store: DynStore,
+        provider: Arc<dyn Provider>,
+        clock: DynClock,
+        relay: OutboxRelay,
+        sms: Option<Arc<dyn SmsSender>>,
+    ) -> Self {
+        Self {
+            access: Access::new(store.clone()),
+            throttle: Throttle::new(store.clone()),
+            store,
+            provider,
+            clock,
+            relay,
+            sms,
+        }
+    }
+
+    pub fn provider_kind(&self) -> &'static str {
+        self.provider.kind()
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Writes a batch with its events, then wakes the relay so they leave at once.
+    async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), ServiceError> {
+        self.store.batch(mutations).await.map_err(unavailable)?;
+        self.relay.notify();
+        Ok(())
+    }
+
+    async fn load(&self, account_id: &str) -> Result<Option<Account>, ServiceError> {
+        let bytes = self
+            .store
+            .get(ACCOUNTS, account_id, "")
+            .await
+            .map_err(unavailable)?;
+        bytes
+            .map(|b| {
+                serde_json::from_slice(&b)
+                    .map_err(|e| internal(format!("account {account_id} does not decode: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Account, ServiceError> {
+        self.load(account_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no account `{account_id}`")))
+    }
+
+    async fn account_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<Account>, ServiceError> {
+        let id = self
+            .store
+            .get(USERNAMES, username.as_str(), "")
+            .await
+            .map_err(unavailable)?;
+        match id {
+            Some(id) => self.load(&String::from_utf8_lossy(&id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn beneficiary(&self, account_id: &str) -> Result<Account, ServiceError> {
+        let account = self.account(account_id).await?;
+        if account.role != StoredRole::Beneficiary {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "account `{account_id}` is not a beneficiary: mandates and recovery codes at the desk are for beneficiaries"
+            )));
+        }
+        Ok(account)
+    }
+
+    fn new_sheet(username: &Username) -> Sheet {
+        let code = recovery::new_code();
+        Sheet {
+            pdf: recovery::sheet_pdf(username.as_str(), &code),
+            qr_svg: recovery::qr_svg(username.as_str(), &code),
+            code,
+        }
+    }
+
+    // ----- accounts -------------------------------------------------------------------------
+
+    pub async fn create_account(
+        &self,
+        principal: &Principal,
+        new: NewAccount,
+    ) -> Result<(Account, Sheet), ServiceError> {
+        let structure = self.creation_structure(principal, &new)?;
+        let mut username = match &new.username {
+            Some(name) => name.clone(),
+            None => Username::generate(),
+        };
+        // Claim the name before anything else: of two people asking for it, one gets it.
+        let claim = uuid::Uuid::new_v4().to_string();
+        let mut claimed = false;
+        for _ in 0..8 {
+            claimed = self
+                .store
+                .put_if_absent(Row::new(
+                    USERNAMES,
+                    username.as_str(),
+                    "",
+                    claim.as_bytes().to_vec(),
+                ))
+                .await
+                .map_err(unavailable)?;
+            if claimed || new.username.is_some() {
+                break;
+            }
+            username = Username::generate();
+        }
+        if !claimed {
+            return Err(ServiceError::AlreadyExists(format!(
+                "username `{username}` is taken: choose another, or leave it empty to get one"
+            )));
+        }
+        match self
+            .finish_creation(principal, &new, &username, &structure, &claim)
+            .await
+        {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                // Give the name back, so a retry can have it.
+                let _ = self.store.delete(USERNAMES, username.as_str(), "").await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Who may create what, and in which structure.
+    fn creation_structure(
+        &self,
+        principal: &Principal,
+        new: &NewAccount,
+    ) -> Result<String, ServiceError> {
+        let admin = is_admin(principal);
+        let manager = principal.actor.is_none() && principal.has_role(Role::Manager);
+        match new.role {
+            Role::Beneficiary if admin || manager || is_agent(principal) => {
+                match (&new.structure, admin) {
+                    (Some(s), true) => Ok(s.clone()),
+                    _ => staff_structure(principal),
+                }
+            }
+            Role::Agent | Role::Volunteer if admin => new.structure.clone().ok_or_else(|| {
+                ServiceError::InvalidArgument(
+                    "structure is required for an agent or volunteer: e.g. ccas-nord".into(),
+                )
+            }),
+            Role::Agent | Role::Volunteer if manager => {
+                let own = staff_structure(principal)?;
+                match &new.structure {
+                    Some(s) if *s != own => Err(denied(
+                        "a manager creates staff of their own structure only",
+                    )),
+                    _ => Ok(own),
+                }
+            }
+            Role::Manager | Role::Admin if admin => match (new.role, &new.structure) {
+                (Role::Manager, None) => Err(ServiceError::InvalidArgument(
+                    "structure is required for a manager: e.g. ccas-nord".into(),
+                )),
+                (_, structure) => Ok(structure.clone().unwrap_or_else(|| "passerelle".into())),
+            },
+            role => Err(denied(&format!("you may not create {role} accounts"))),
+        }
+    }
+
+    async fn finish_creation(
+        &self,
+        principal: &Principal,
+        new: &NewAccount,
+        username: &Username,
+        structure: &str,
+        claim: &str,
+    ) -> Result<(Account, Sheet), ServiceError> {
+        let registered = self
+            .provider
+            .register(NewLogin {
+                username,
+                secret: &new.secret,
+                role: new.role,
+                structure,
+                given_name: new.given_name.as_str(),
+                family_name: new.family_name.as_str(),
+            })
+            .await?;
+        let sheet = Self::new_sheet(username);
+        let account = Account {
+            id: registered.account_id.clone(),
+            username: username.clone(),
+            role: new.role.into(),
+            given_name: new.given_name.clone(),
+            family_name: new.family_name.clone(),
+            phone: new.phone.clone(),
+            language: new.language.clone(),
+            structure: structure.to_owned(),
+            created_at: self.now(),
+            created_by: principal.subject.clone(),
+            uses_pin: new.secret.is_pin(),
+            secret_hash: registered.secret_hash,
+            recovery_hash: recovery::code_hash(username.as_str(), &sheet.code),
+        };
+        if registered.account_id != claim {
+            // Keycloak chose the id: point the name at it.
+            let row = Row::new(
+                USERNAMES,
+                username.as_str(),
+                "",
+                account.id.as_bytes().to_vec(),
+            );
+            if !self
+                .store
+                .compare_and_set(row, claim.as_bytes())
+                .await
+                .map_err(unavailable)?
+            {
+                return Err(internal("username claim changed under us"));
+            }
+        }
+        let payload = events::AccountCreated {
+            account_id: account.id.clone(),
+            role: Role::from(account.role).as_str().to_owned(),
+            structure: account.structure.clone(),
+        };
+        self.commit(vec![
+            account_mutation(&account)?,
+            event_mutation("passerelle.events.v1.AccountCreated", &account.id, &payload),
+        ])
+        .await?;
+        tracing::info!(account_id = %account.id, role = %Role::from(account.role), created_by = %principal.subject, "account created");
+        Ok((account, sheet))
+    }
+
+    /// What `principal` may see of `account`, and under which grant (for the audit trail).
+    async fn authorize_account(
+        &self,
+        principal: &Principal,
+        account: &Account,
+        scope: Option<Scope>,
+    ) -> Result<Grant, ServiceError> {
+        let now = self.now();
+        if is_admin(principal) {
+            return Ok(Grant::Own);
+        }
+        if principal.actor.is_none() && principal.subject == account.id {
+            return Ok(Grant::Own);
+        }
+        if account.role == StoredRole::Beneficiary {
+            return match scope {
+                Some(scope) => {
+                    self.access
+                        .authorize(principal, &account.id, scope, now)
+                        .await
+                }
+                None => {
+                    // Reading needs a live mandate, whatever its scope.
+                    let mut last = denied("only the person or a mandated agent may do this");
+                    for scope in Scope::ALL {
+                        match self
+                            .access
+                            .authorize(principal, &account.id, scope, now)
+                            .await
+                        {
+                            Ok(grant) => return Ok(grant),
+                            Err(e) => last = e,
+                        }
+                    }
+                    Err(last)
+                }
+            };
+        }
+        // Staff accounts: their manager reads them.
+        if scope.is_none()
+            && principal.actor.is_none()
+            && principal.has_role(Role::Manager)
+            && principal.structure.as_deref() == Some(account.structure.as_str())
+        {
+            return Ok(Grant::Own);
+        }
+        Err(denied("you may not see this account"))
+    }
+
+    async fn audit_if_mandated(
+        &self,
+        account_id: &str,
+        grant: &Grant,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
+        if let Some(m) = self
+            .access
+            .audit(account_id, grant, action, detail, self.now())
+        {
+            self.store.batch(vec![m]).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    pub async fn get_account(
+        &self,
+        principal: &Principal,
+        account_id: &str,
+    ) -> Result<Account, ServiceError> {
+        let account = self.account(account_id).await?;
+        let grant = self.authorize_account(principal, &account, None).await?;
+        self.audit_if_mandated(account_id, &grant, "identity.GetAccount", "")
+            .await?;
+        Ok(account)
+    }
+
+    pub async fn update_account(
+        &self,
+        principal: &Principal,
+        account_id: &str,
+        changes: AccountChanges,
+    ) -> Result<Account, ServiceError> {
+        let mut account = self.account(account_id).await?;
+        let grant = self
+            .authorize_account(principal, &account, Some(Scope::Procedures))
+            .await?;
+        let mut fields = Vec::new();
+        if let Some(v) = changes.given_name {
+            account.given_name = v;
+            fields.push("given_name");
+        }
+        if let Some(v) = changes.family_name {
+            account.family_name = v;
+            fields.push("family_name");
+        }
+        if let Some(v) = changes.phone {
+            account.phone = v;
+            fields.push("phone");
+        }
+        if let Some(v) = changes.language {
+            account.language = v;
+            fields.push("language");
+        }
+        if fields.is_empty() {
+            return Ok(account);
+        }
+        let mut batch = vec![
+            account_mutation(&account)?,
+            event_mutation(
+                "passerelle.events.v1.AccountUpdated",
+                &account.id,
+                &events::AccountUpdated {
+                    account_id: account.id.clone(),
+                    fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+                },
+            ),
+        ];
+        batch.extend(self.access.audit(
+            account_id,
+            &grant,
+            "identity.UpdateAccount",
+            &format!("changed {}", fields.join(", ")),
+            self.now(),
+        ));
+        self.commit(batch).await?;
+        Ok(account)
+    }
+
+    /// Erases the account, its mandates and its audit trail; other services erase their data
+    /// on the `AccountErased` event.
+    pub async fn erase_account(
+        &self,
+        principal: &Principal,
+        account_id: &str,
+    ) -> Result<(), ServiceError> {
+        let account = self.account(account_id).await?;
+        let own = principal.actor.is_none() && principal.subject == account.id;
+        if !own && !is_admin(principal) {
+            return Err(denied("only the person or an admin may erase an account"));
+        }
+        self.provider.remove(&account).await?;
+        let mut batch = vec![
+            Mutation::delete(ACCOUNTS, &account.id, ""),
+            Mutation::delete(USERNAMES, account.username.as_str(), ""),
+            event_mutation(
+                "passerelle.events.v1.AccountErased",
+                &account.id,
+                &events::AccountErased {
+                    account_id: account.id.clone(),
+                },
+            ),
+        ];
+        for table in [
+            passerelle_access::MANDATES_TABLE,
+            passerelle_access::AUDIT_TABLE,
+        ] {
+            let mut range = KeyRange::all();
+            loop {
+                let page = self
+                    .store
+                    .scan(table, &account.id, &range, 500)
+                    .await
+                    .map_err(unavailable)?;
+                batch.extend(
+                    page.rows
+                        .iter()
+                        .map(|(ck, _)| Mutation::delete(table, &account.id, ck)),
+                );
+                match page.next {
+                    Some(next) => range = next,
+                    None => break,
+                }
+            }
+        }
+        self.commit(batch).await?;
+        tracing::info!(account_id = %account.id, by = %principal.subject, "account erased");
+        Ok(())
+    }
+
+    // ----- sign-in --------------------------------------------------------------------------
+
+    /// Signs in. Every failure — unknown name, wrong secret, malformed name — gives the same
+    /// answer; past the free allowance, attempts wait (at most 15 minutes).
+    pub async fn login(
+        &self,
+        username: &str,
+        secret: &str,
+        source: &str,
+    ) -> Result<Token, ServiceError> {
+        let now = self.now();
+        let typed = username.trim().to_lowercase();
+        let user_key = ThrottleKey::Username(typed.clone());
+        let source_key = ThrottleKey::Source(source.to_owned());
+        let wait = self
+            .throttle
+            .wait(&user_key, now)
+            .await?
+            .max(self.throttle.wait(&source_key, now).await?);
+        if wait > 0 {
+            return Err(ServiceError::ResourceExhausted(format!(
+                "too many attempts: wait {wait} seconds, then try again"
+            )));
+        }
+        let account = match Username::parse(&typed) {
+            Ok(name) => self.account_by_username(&name).await?,
+            Err(_) => None,
+        };
+        match self
+            .provider
+            .sign_in(&typed, account.as_ref(), secret)
+            .await?
+        {
+            Some(token) => {
+                self.throttle.clear(&user_key).await?;
+                if let Some(account) = &account {
+                    tracing::info!(account_id = %account.id, "signed in");
+                }
+                Ok(token)
+            }
+            None => {
+                self.throttle.fail(&user_key, now).await?;
+                self.throttle.fail(&source_key, now).await?;
+                // The name is hashed: logs must not collect what people type.
+                tracing::info!(username_hash = %&sha256_hex(&typed)[..12], "sign-in failed");
+                Err(ServiceError::Unauthenticated(WRONG_CREDENTIALS.into()))
+            }
+        }
+    }
+
+    /// Changes one's own secret, knowing the current one (throttled like a sign-in).
+    pub async fn change_secret(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new_secret: Secret,
+        source: &str,
+    ) -> Result<(), ServiceError> {
+        if principal.actor.is_some() {
+            return Err(denied("a secret is changed by its owner only"));
+        }
+        let mut account = self.account(&principal.subject).await?;
+        let now = self.now();
+        let user_key = ThrottleKey::Username(account.username.as_str().to_owned());
+        let source_key = ThrottleKey::Source(source.to_owned());
+        let wait = self
+            .throttle
+            .wait(&user_key, now)
+            .await?
+            .max(self.throttle.wait(&source_key, now).await?);
+        if wait > 0 {
+            return Err(ServiceError::ResourceExhausted(format!(
+                "too many attempts: wait {wait} seconds, then try again"
+            )));
+        }
+        if self
+            .provider
+            .sign_in(account.username.as_str(), Some(&account), current)
+            .await?
+            .is_none()
+        {
+            self.throttle.fail(&user_key, now).await?;
+            self.throttle.fail(&source_key, now).await?;
+            return Err(ServiceError::Unauthenticated(
+                "the current secret is wrong".into(),
+            ));
+        }
+        account.secret_hash = self.provider.set_secret(&account, &new_secret).await?;
+        account.uses_pin = new_secret.is_pin();
+        self.commit(vec![account_mutation(&account)?]).await?;
+        tracing::info!(account_id = %account.id, "secret changed");
+        Ok(())
+    }
+
+    pub async fn act_as(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+        scope: Scope,
+    ) -> Result<Token, ServiceError> {
+        if principal.actor.is_some() {
+            return Err(denied("a delegated token cannot be delegated again"));
+        }
+        if !(principal.has_role(Role::Agent) || principal.has_role(Role::Volunteer)) {
+            return Err(denied("only agents and volunteers act for someone"));
+        }
+        let beneficiary = self.beneficiary(beneficiary_id).await?;
+        let now = self.now();
+        let grant = self
+            .access
+            .authorize(principal, beneficiary_id, scope, now)
+            .await?;
+        let Grant::Mandate {
+            mandate_id,
+            structure,
+            ..
+        } = &grant
+        else {
+            return Err(denied("only agents and volunteers act for someone"));
+        };
+        let mandate = self
+            .access
+            .mandate(beneficiary_id, mandate_id)
+            .await?
+            .ok_or_else(|| internal("mandate vanished"))?;
+        let token = self
+            .provider
+            .delegate(
+                &beneficiary,
+                &principal.subject,
+                structure,
+                scope.as_str(),
+                mandate.expires_at,
+                now,
+            )
+            .await?;
+        self.audit_if_mandated(beneficiary_id, &grant, "identity.ActAs", scope.as_str())
+            .await?;
+        Ok(token)
+    }
+
+    // ----- recovery -------------------------------------------------------------------------
+
+    pub async fn recover_with_code(
+        &self,
+        username: &str,
+        code: &str,
+        new_secret: Secret,
+        source: &str,
+    ) -> Result<Sheet, ServiceError> {
+        let now = self.now();
+        let typed = username.trim().to_lowercase();
+        let user_key = ThrottleKey::Username(format!("recovery:{typed}"));
+        let source_key = ThrottleKey::Source(source.to_owned());
+        let wait = self
+            .throttle
+            .wait(&user_key, now)
+            .await?
+            .max(self.throttle.wait(&source_key, now).await?);
+        if wait > 0 {
+            return Err(ServiceError::ResourceExhausted(format!(
+                "too many attempts: wait {wait} seconds, then try again"
+            )));
+        }
+        let account = match Username::parse(&typed) {
+            Ok(name) => self.account_by_username(&name).await?,
+            Err(_) => None,
+        };
+        let matches = account.as_ref().is_some_and(|a| {
+            !a.recovery_hash.is_empty() && a.recovery_hash == recovery::code_hash(&typed, code)
+        });
+        let Some(mut account) = account.filter(|_| matches) else {
+            self.throttle.fail(&user_key, now).await?;
+            self.throttle.fail(&source_key, now).await?;
+            return Err(ServiceError::Unauthenticated(
+                "wrong username or recovery code: the code is on the sheet given when the account was made, or the last one given".into(),
+            ));
+        };
+        self.throttle.clear(&user_key).await?;
+        let sheet = self.replace_secret(&mut account, &new_secret).await?;
+        self.commit(vec![
+            account_mutation(&account)?,
+            audit_mutation(
+                &account.id,
+                &AuditEntry {
+                    at: now,
+                    actor: account.id.clone(),
+                    actor_structure: String::new(),
+                    action: "identity.RecoverWithCode".into(),
+                    mandate_id: None,
+                    detail: "new secret set with the recovery code; a new sheet was issued".into(),
+                },
+            ),
+        ])
+        .await?;
+        tracing::info!(account_id = %account.id, "account recovered with its code");
+        Ok(sheet)
+    }
+
+    /// Sets a new secret and a new recovery code on `account` (not yet written).
+    async fn replace_secret(
+        &self,
+        account: &mut Account,
+        secret: &Secret,
+    ) -> Result<Sheet, ServiceError> {
+        account.secret_hash = self.provider.set_secret(account, secret).await?;
+        account.uses_pin = secret.is_pin();
+        let sheet = Self::new_sheet(&account.username);
+        account.recovery_hash = recovery::code_hash(account.username.as_str(), &sheet.code);
+        Ok(sheet)
+    }
+
+    pub async fn start_assisted_recovery(
+        &self,
+        principal: &Principal,
+        account_id: &str,
+        verification: &str,
+    ) -> Result<AssistedRecovery, ServiceError> {
+        if !is_agent(principal) {
+            return Err(denied("only an agent starts a recovery at the desk"));
+        }
+        let structure = staff_structure(principal)?;
+        let verification = verification.trim();
+        if verification.is_empty() {
+            return Err(ServiceError::InvalidArgument(
+                "verification is required: say how you checked who the person is, e.g. \"identity card seen\"".into(),
+            ));
+        }
+        let account = self.beneficiary(account_id).await?;
+        let now = self.now();
+        let recovery = AssistedRecovery {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            started_by: principal.subject.clone(),
+            structure: structure.clone(),
+            verification: verification.chars().take(200).collect(),
+            expires_at: now + ASSISTED_RECOVERY_TTL,
+        };
+        let row = Row::new(
+            ASSISTED_RECOVERIES,
+            &recovery.id,
+            "",
+            serde_json::to_vec(&recovery).map_err(internal)?,
+        )
+        .with_ttl(std::time::Duration::from_secs(ASSISTED_RECOVERY_TTL as u64));
+        self.commit(vec![
+            Mutation::Put(row),
+            audit_mutation(
+                &account.id,
+                &AuditEntry {
+                    at: now,
+                    actor: principal.subject.clone(),
+                    actor_structure: structure,
+                    action: "identity.StartAssistedRecovery".into(),
+                    mandate_id: None,
+                    detail: format!("identity checked: {}", recovery.verification),
+                },
+            ),
+        ])
+        .await?;
+        Ok(recovery)
+    }
+
+    pub async fn approve_assisted_recovery(
+        &self,
+        principal: &Principal,
+        recovery_id: &str,
+        new_secret: Secret,
+    ) -> Result<Sheet, ServiceError> {
+        let manager = principal.actor.is_none() && principal.has_role(Role::Manager);
+        if !is_agent(principal) && !manager {
+            return Err(denied("only an agent or a manager approves a recovery"));
+        }
+        let bytes = self
+            .store
+            .get(ASSISTED_RECOVERIES, recovery_id, "")
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "no recovery `{recovery_id}` waiting: it was approved already or expired after an hour; start a new one"
+                ))
+            })?;
+        let recovery: AssistedRecovery = serde_json::from_slice(&bytes).map_err(internal)?;
+        if recovery.started_by == principal.subject {
+            return Err(denied(
+                "a second agent must approve: you started this recovery",
+            ));
+        }
+        if principal.structure.as_deref() != Some(recovery.structure.as_str()) {
+            return Err(denied(
+                "the approving agent must belong to the structure that started the recovery",
+            ));
+        }
+        // Used once: whoever removes it first approves it.
+        let claimed = self
+            .store
+            .compare_and_set(
+                Row::new(ASSISTED_RECOVERIES, recovery_id, "", b"approved".to_vec())
+                    .with_ttl(std::time::Duration::from_secs(60)),
+                &bytes,
+            )
+            .await
+            .map_err(unavailable)?;
+        if !claimed {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "recovery `{recovery_id}` was approved already"
+            )));
+        }
+        let mut account = self.account(&recovery.account_id).await?;
+        let sheet = self.replace_secret(&mut account, &new_secret).await?;
+        self.commit(vec![
+            account_mutation(&account)?,
+            audit_mutation(
+                &account.id,
+                &AuditEntry {
+                    at: self.now(),
+                    actor: principal.subject.clone(),
+                    actor_structure: recovery.structure.clone(),
+                    action: "identity.ApproveAssistedRecovery".into(),
+                    mandate_id: None,
+                    detail: format!(
+                        "recovery started by {} approved; new secret set, new sheet issued",
+                        recovery.started_by
+                    ),
+                },
+            ),
+        ])
+        .await?;
+        tracing::info!(account_id = %account.id, started_by = %recovery.started_by, approved_by = %principal.subject, "assisted recovery");
+        Ok(sheet)
+    }
+
+    // ----- mandates -------------------------------------------------------------------------
+
+    async fn write_mandate(
+        &self,
+        mandate: &Mandate,
+        event: Mutation,
+        audit: Option<AuditEntry>,
+    ) -> Result<(), ServiceError> {
+        let mut batch = vec![mandate.mutation(), event, expiry_index(mandate)];
+        if let Some(entry) = audit {
+            batch.push(audit_mutation(&mandate.beneficiary_id, &entry));
+        }
+        self.commit(batch).await
+    }
+
+    fn granted_event(mandate: &Mandate) -> Mutation {
+        event_mutation(
+            "passerelle.events.v1.MandateGranted",
+            &mandate.beneficiary_id,
+            &events::MandateGranted {
+                mandate_id: mandate.id.clone(),
+                beneficiary_id: mandate.beneficiary_id.clone(),
+                structure: mandate.structure.clone(),
+                scopes: mandate
+                    .scopes
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+                expires_at: Some(timestamp(mandate.expires_at)),
+            },
+        )
+    }
+
+    pub async fn grant_mandate(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+        structure: &str,
+        scopes: BTreeSet<Scope>,
+        duration: MandateDuration,
+        signature_png: &[u8],
+    ) -> Result<Mandate, ServiceError> {
+        let structure = parse_structure(structure)?;
+        if scopes.is_empty() {
+            return Err(ServiceError::InvalidArgument(
+                "no scope given: expected one or more of documents, alerts, interpreting, pathways, procedures".into(),
+            ));
+        }
+        self.beneficiary(beneficiary_id).await?;
+        let consent = if principal.actor.is_none()
+            && principal.subject == beneficiary_id
+            && principal.has_role(Role::Beneficiary)
+        {
+            Consent::SelfService
+        } else if is_agent(principal) && principal.structure.as_deref() == Some(structure.as_str())
+        {
+            if signature_png.is_empty() {
+                return Err(ServiceError::InvalidArgument(
+                    "signature_png is required: a mandate recorded at the desk carries the person's signature".into(),
+                ));
+            }
+            if !signature_png.starts_with(b"\x89PNG\r\n\x1a\n") || signature_png.len() > 512 * 1024
+            {
+                return Err(ServiceError::InvalidArgument(
+                    "signature_png is not accepted: expected a PNG image of at most 512 KiB".into(),
+                ));
+            }
+            Consent::InPerson {
+                agent: principal.subject.clone(),
+                signature_sha256: Some(sha256_bytes_hex(signature_png)),
+            }
+        } else {
+            return Err(denied(
+                "a mandate is granted by the person, or recorded at the desk by an agent of the structure it is for",
+            ));
+        };
+        let now = self.now();
+        let mandate = Mandate {
+            id: uuid::Uuid::now_v7().to_string(),
+            beneficiary_id: beneficiary_id.to_owned(),
+            structure: structure.clone(),
+            scopes,
+            granted_at: now,
+            expires_at: now + duration.seconds(),
+            consent: consent.clone(),
+            revoked_at: None,
+            expiry_announced: false,
+        };
+        let audit = consent.recorded_by().map(|agent| AuditEntry {
+            at: now,
+            actor: agent.to_owned(),
+            actor_structure: structure.clone(),
+            action: "identity.GrantMandate".into(),
+            mandate_id: Some(mandate.id.clone()),
+            detail: format!(
+                "mandate signed at the desk: {}",
+                scope_list(&mandate.scopes)
+            ),
+        });
+        self.write_mandate(&mandate, Self::granted_event(&mandate), audit)
+            .await?;
+        tracing::info!(mandate_id = %mandate.id, beneficiary_id, structure = %structure, consent = consent.kind(), "mandate granted");
+        Ok(mandate)
+    }
+
+    pub async fn request_mandate_consent(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+        scopes: BTreeSet<Scope>,
+        duration: MandateDuration,
+    ) -> Result<ConsentPending, ServiceError> {
+        if !is_agent(principal) {
+            return Err(denied("only an agent asks for a mandate by SMS"));
+        }
+        let structure = staff_structure(principal)?;
+        if scopes.is_empty() {
+            return Err(ServiceError::InvalidArgument(
+                "no scope given: expected one or more of documents, alerts, interpreting, pathways, procedures".into(),
+            ));
+        }
+        let account = self.beneficiary(beneficiary_id).await?;
+        let phone = account.phone.clone().ok_or_else(|| {
+            ServiceError::FailedPrecondition(
+                "this person has no phone number: record the mandate at the desk with their signature instead".into(),
+            )
+        })?;
+        let sms = self.sms.clone().ok_or_else(|| {
+            ServiceError::FailedPrecondition(
+                "no SMS gateway is configured (--sms-url): record the mandate at the desk instead"
+                    .into(),
+            )
+        })?;
+        let code = six_digits();
+        let now = self.now();
+        let pending = PendingConsent {
+            id: uuid::Uuid::new_v4().to_string(),
+            beneficiary_id: beneficiary_id.to_owned(),
+            structure: structure.clone(),
+            agent: principal.subject.clone(),
+            scopes: scopes.clone(),
+            duration_seconds: duration.seconds(),
+            code_hash: sha256_hex(&format!("{}:{code}", beneficiary_id)),
+            attempts: 0,
+            expires_at: now + CONSENT_TTL,
+        };
+        let text = format!(
+            "Passerelle : {structure} demande votre accord pour {}. Si vous êtes d'accord, donnez ce code à l'agent : {code}. Sinon, ne faites rien.",
+            scope_list_fr(&scopes)
+        );
+        sms.send(phone.as_str(), &text).await?;
+        self.store
+            .put(
+                Row::new(
+                    CONSENTS,
+                    &pending.id,
+                    "",
+                    serde_json::to_vec(&pending).map_err(internal)?,
+                )
+                .with_ttl(std::time::Duration::from_secs(CONSENT_TTL as u64)),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(ConsentPending {
+            id: pending.id,
+            phone_masked: phone.masked(),
+            expires_at: pending.expires_at,
+        })
+    }
+
+    pub async fn confirm_mandate_consent(
+        &self,
+        principal: &Principal,
+        consent_id: &str,
+        code: &str,
+    ) -> Result<Mandate, ServiceError> {
+        if !is_agent(principal) {
+            return Err(denied("only an agent confirms a mandate by SMS"));
+        }
+        let gone = || {
+            ServiceError::NotFound(format!(
+                "no consent `{consent_id}` waiting: codes last 10 minutes and allow {CONSENT_ATTEMPTS} tries; ask again"
+            ))
+        };
+        let bytes = self
+            .store
+            .get(CONSENTS, consent_id, "")
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        let mut pending: PendingConsent = serde_json::from_slice(&bytes).map_err(|_| gone())?;
+        if pending.agent != principal.subject {
+            return Err(denied("only the agent who asked may confirm this consent"));
+        }
+        let now = self.now();
+        if now >= pending.expires_at || pending.attempts >= CONSENT_ATTEMPTS {
+            return Err(gone());
+        }
+        let code = code.trim();
+        if sha256_hex(&format!("{}:{code}", pending.beneficiary_id)) != pending.code_hash {
+            pending.attempts += 1;
+            let row = Row::new(
+                CONSENTS,
+                consent_id,
+                "",
+                serde_json::to_vec(&pending).map_err(internal)?,
+            )
+            .with_ttl(std::time::Duration::from_secs(
+                (pending.expires_at - now).max(1) as u64,
+            ));
+            self.store
+                .compare_and_set(row, &bytes)
+                .await
+                .map_err(unavailable)?;
+            return Err(ServiceError::InvalidArgument(format!(
+                "wrong code: {} tries left",
+                CONSENT_ATTEMPTS.saturating_sub(pending.attempts)
+            )));
+        }
+        let used = Row::new(CONSENTS, consent_id, "", b"used".to_vec())
+            .with_ttl(std::time::Duration::from_secs(60));
+        if !self
+            .store
+            .compare_and_set(used, &bytes)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(gone());
+        }
+        let mandate = Mandate {
+            id: uuid::Uuid::now_v7().to_string(),
+            beneficiary_id: pending.beneficiary_id.clone(),
+            structure: pending.structure.clone(),
+            scopes: pending.scopes.clone(),
+            granted_at: now,
+            expires_at: now + pending.duration_seconds,
+            consent: Consent::Sms {
+                agent: principal.subject.clone(),
+            },
+            revoked_at: None,
+            expiry_announced: false,
+        };
+        let audit = AuditEntry {
+            at: now,
+            actor: principal.subject.clone(),
+            actor_structure: pending.structure.clone(),
+            action: "identity.ConfirmMandateConsent".into(),
+            mandate_id: Some(mandate.id.clone()),
+            detail: format!(
+                "mandate accepted by SMS code: {}",
+                scope_list(&mandate.scopes)
+            ),
+        };
+        self.write_mandate(&mandate, Self::granted_event(&mandate), Some(audit))
+            .await?;
+        Ok(mandate)
+    }
+
+    /// Who may change a mandate: the beneficiary and an agent of its structure; an admin may
+    /// also withdraw one (never extend it: that needs the person's consent).
+    fn may_manage(principal: &Principal, mandate: &Mandate, withdrawing: bool) -> bool {
+        principal.actor.is_none()
+            && ((principal.subject == mandate.beneficiary_id
+                && principal.has_role(Role::Beneficiary))
+                || (principal.has_role(Role::Agent)
+                    && principal.structure.as_deref() == Some(mandate.structure.as_str()))
+                || (withdrawing && principal.has_role(Role::Admin)))
+    }
+
+    async fn mandate_for_change(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+        mandate_id: &str,
+        withdrawing: bool,
+    ) -> Result<Mandate, ServiceError> {
+        let mandate = self
+            .access
+            .mandate(beneficiary_id, mandate_id)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("no mandate `{mandate_id}` for this person"))
+            })?;
+        if !Self::may_manage(principal, &mandate, withdrawing) {
+            return Err(denied(if withdrawing {
+                "only the person, an agent of the mandated structure or an admin may withdraw this mandate"
+            } else {
+                "only the person or an agent of the mandated structure may renew this mandate"
+            }));
+        }
+        Ok(mandate)
+    }
+
+    pub async fn revoke_mandate(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+        mandate_id: &str,
+        scopes: BTreeSet<Scope>,
+    ) -> Result<Mandate, ServiceError> {
+        let mut mandate = self
+            .mandate_for_change(principal, beneficiary_id, mandate_id, true)
+            .await?;
+        let now = self.now();
+        let withdrawn: BTreeSet<Scope> = if scopes.is_empty() {
+            mandate.scopes.clone()
+        } else {
+            scopes.intersection(&mandate.scopes).copied().collect()
+        };
+        mandate.scopes.retain(|s| !withdrawn.contains(s));
+        let whole = mandate.scopes.is_empty();
+        if whole && mandate.revoked_at.is_none() {
+            mandate.revoked_at = Some(now);
+        }
+        let event = event_mutation(
+            "passerelle.events.v1.MandateRevoked",
+            beneficiary_id,
+            &events::MandateRevoked {
+                mandate_id: mandate.id.clone(),
+                beneficiary_id: beneficiary_id.to_owned(),
+                structure: mandate.structure.clone(),
+                scopes: withdrawn.iter().map(|s| s.as_str().to_owned()).collect(),
+                whole,
+            },
+        );
+        let audit = (principal.subject != beneficiary_id).then(|| AuditEntry {
+            at: now,
+            actor: principal.subject.clone(),
+            actor_structure: principal.structure.clone().unwrap_or_default(),
+            action: "identity.RevokeMandate".into(),
+            mandate_id: Some(mandate.id.clone()),
+            detail: format!("withdrew {}", scope_list(&withdrawn)),
+        });
+        self.write_mandate(&mandate, event, audit).await?;
+        tracing::info!(mandate_id = %mandate.id, by = %principal.subject, whole, "mandate revoked");
+        Ok(mandate)
+    }
+
+    pub async fn renew_mandate(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+        mandate_id: &str,
+        duration: MandateDuration,
+    ) -> Result<Mandate, ServiceError> {
+        let mut mandate = self
+            .mandate_for_change(principal, beneficiary_id, mandate_id, false)
+            .await?;
+        if mandate.revoked_at.is_some() || mandate.scopes.is_empty() {
+            return Err(ServiceError::FailedPrecondition(
+                "this mandate was revoked: grant a new one instead".into(),
+            ));
+        }
+        let now = self.now();
+        mandate.expires_at = now + duration.seconds();
+        mandate.expiry_announced = false;
+        let audit = (principal.subject != beneficiary_id).then(|| AuditEntry {
+            at: now,
+            actor: principal.subject.clone(),
+            actor_structure: principal.structure.clone().unwrap_or_default(),
+            action: "identity.RenewMandate".into(),
+            mandate_id: Some(mandate.id.clone()),
+            detail: format!("renewed for {} days", duration.seconds() / 86_400),
+        });
+        self.write_mandate(&mandate, Self::granted_event(&mandate), audit)
+            .await?;
+        Ok(mandate)
+    }
+
+    pub async fn list_mandates(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+    ) -> Result<Vec<Mandate>, ServiceError> {
+        let all = self.access.mandates(beneficiary_id).await?;
+        if principal.actor.is_none()
+            && ((principal.subject == beneficiary_id && principal.has_role(Role::Beneficiary))
+                || principal.has_role(Role::Admin))
+        {
+            return Ok(all);
+        }
+        if is_agent(principal) {
+            let structure = staff_structure(principal)?;
+            return Ok(all
+                .into_iter()
+                .filter(|m| m.structure == structure)
+                .collect());
+        }
+        Err(denied(
+            "only the person, an agent of a mandated structure or an admin may list mandates",
+        ))
+    }
+
+    pub async fn audit_trail(
+        &self,
+        principal: &Principal,
+        beneficiary_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<AuditEntry>, Option<String>), ServiceError> {
+        let own = principal.actor.is_none()
+            && principal.subject == beneficiary_id
+            && principal.has_role(Role::Beneficiary);
+        if !own && !is_admin(principal) {
+            return Err(denied("only the person or an admin reads the audit trail"));
+        }
+        self.access.trail(beneficiary_id, after, limit).await
+    }
+
+    // ----- expiry ---------------------------------------------------------------------------
+
+    /// Announces the mandates that ended (`MandateExpired`), once each. Runs on a schedule;
+    /// safe to run from several replicas (an announcement is claimed before it is sent).
+    pub async fn announce_expired_mandates(&self) -> Result<usize, ServiceError> {
+        let now = self.now();
+        let mut announced = 0;
+        // Expiries are indexed by day; look back a week so a stopped service catches up.
+        for day in (now / 86_400 - 7)..=(now / 86_400) {
+            let partition = format!("{day}");
+            let mut range = KeyRange::all();
+            loop {
+                let page = self
+                    .store
+                    .scan(EXPIRY_INDEX, &partition, &range, 500)
+                    .await
+                    .map_err(unavailable)?;
+                for (ck, beneficiary) in &page.rows {
+                    let Some((expires, mandate_id)) = ck.split_once('/') else {
+                        continue;
+                    };
+                    if expires.parse::<i64>().unwrap_or(i64::MAX) > now {
+                        continue;
+                    }
+                    let beneficiary = String::from_utf8_lossy(beneficiary).into_owned();
+                    let Some(mut mandate) = self.access.mandate(&beneficiary, mandate_id).await?
+                    else {
+                        continue;
+                    };
+                    if mandate.expiry_announced
+                        || mandate.revoked_at.is_some()
+                        || mandate.expires_at > now
+                    {
+                        continue;
+                    }
+                    let before = mandate.encode();
+                    mandate.expiry_announced = true;
+                    // Claim the announcement, then send it with the change.
+                    let claimed = self
+                        .store
+                        .compare_and_set(
+                            Row::new(
+                                passerelle_access::MANDATES_TABLE,
+                                &beneficiary,
+                                &mandate.id,
+                                mandate.encode(),
+                            ),
+                            &before,
+                        )
+                        .await
+                        .map_err(unavailable)?;
+                    if !claimed {
+                        continue;
+                    }
+                    self.commit(vec![event_mutation(
+                        "passerelle.events.v1.MandateExpired",
+                        &beneficiary,
+                        &events::MandateExpired {
+                            mandate_id: mandate.id.clone(),
+                            beneficiary_id: beneficiary.clone(),
+                            structure: mandate.structure.clone(),
+                        },
+                    )])
+                    .await?;
+                    announced += 1;
+                }
+                match page.next {
+                    Some(next) => range = next,
+                    None => break,
+                }
+            }
+        }
+        Ok(announced)
+    }
+}
+
+const EXPIRY_INDEX: &str = "mandate_expiry";
+
+/// The row that finds a mandate when its day comes: partition = day number, clustering =
+/// `<expires_at>/<mandate id>`, value = beneficiary id.
+fn expiry_index(mandate: &Mandate) -> Mutation {
+    Mutation::Put(Row::new(
+        EXPIRY_INDEX,
+        format!("{}", mandate.expires_at / 86_400),
+        format!("{:012}/{}", mandate.expires_at, mandate.id),
+        mandate.beneficiary_id.as_bytes().to_vec(),
+    ))
+}
+
+fn timestamp(unix: i64) -> passerelle_proto::prost_types::Timestamp {
+    passerelle_proto::prost_types::Timestamp {
+        seconds: unix,
+        nanos: 0,
+    }
+}
+
+fn scope_list(scopes: &BTreeSet<Scope>) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn scope_list_fr(scopes: &BTreeSet<Scope>) -> String {
+    scopes
+        .iter()
+        .map(|s| s.label_fr())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn sha256_bytes_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn six_digits() -> String {
+    let mut bytes = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    format!("{:06}", u32::from_le_bytes(bytes) % 1_000_000)
+}

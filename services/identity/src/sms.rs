@@ -1,0 +1,3 @@
+//! SMS for consent codes: whatever gateway [`passerelle_sms`] reaches.
+
+pub use passerelle_sms::SmsSender;

@@ -1,0 +1,244 @@
+//! Spawning the identity service and talking to it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use passerelle_bus::DynBus;
+use passerelle_bus::sqlite::SqliteBus;
+use passerelle_identity::{IdentityConfig, IdpChoice};
+use passerelle_kit::CancellationToken;
+use passerelle_kit::clock::SystemClock;
+use passerelle_kit::config::ServerArgs;
+use passerelle_kit::secrets::MasterKey;
+use passerelle_proto::identity::v1 as pb;
+use passerelle_proto::identity::v1::identity_client::IdentityClient;
+use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
+use passerelle_store::DynStore;
+use passerelle_store::sqlite::SqliteStore;
+use smpp34::{SmppConnectionInformation, SmppServer, SmppServerListener, TlvList};
+use tokio::sync::Mutex;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// Adds `authorization: Bearer <token>` when there is a token.
+#[derive(Clone)]
+pub struct Bearer(pub Option<String>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        Ok(request)
+    }
+}
+
+pub type Client = IdentityClient<InterceptedService<Channel, Bearer>>;
+
+/// An SMSC keeping the messages it is sent.
+#[derive(Default)]
+pub struct Smsc {
+    pub messages: Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait]
+impl SmppServerListener for Smsc {
+    async fn on_bind_transmitter(
+        &self,
+        req: smpp34::bind_transmitter,
+        _c: &SmppConnectionInformation,
+        _s: &String,
+    ) -> smpp34::bind_transmitter_resp {
+        req.accept("TestSMSC".into(), Some(0x34))
+    }
+
+    async fn on_submit_sm(
+        &self,
+        req: smpp34::submit_sm,
+        _c: &SmppConnectionInformation,
+        _s: &String,
+    ) -> smpp34::submit_sm_resp {
+        let payload = req.tlvs.message_payload().unwrap_or_default();
+        let units: Vec<u16> = payload
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        let text = String::from_utf16_lossy(&units);
+        self.messages
+            .lock()
+            .await
+            .push((req.destination_addr.clone(), text));
+        req.accept("m".into())
+    }
+}
+
+impl Smsc {
+    /// The 6-digit code of the last SMS to `e164`.
+    pub async fn last_code(&self, e164: &str) -> String {
+        let messages = self.messages.lock().await;
+        let (_, text) = messages
+            .iter()
+            .rev()
+            .find(|(to, _)| format!("+{to}") == e164)
+            .expect("no SMS");
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("no code")
+            .to_owned()
+    }
+}
+
+#[allow(dead_code)]
+pub struct App {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    pub store: DynStore,
+    pub bus: DynBus,
+    pub issuer: String,
+    pub smsc: Arc<Smsc>,
+    pub shutdown: CancellationToken,
+    _smsc_server: SmppServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> App {
+    spawn_with(IdpChoice::BuiltIn).await
+}
+
+pub async fn spawn_with(idp: IdpChoice) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+    let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
+    let smsc = Arc::new(Smsc::default());
+    let sms_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut smsc_server = SmppServer::new(IpAddr::V4(Ipv4Addr::LOCALHOST), sms_port, smsc.clone());
+    smsc_server.start().await;
+    let sms =
+        SmppSender::new(SmppUrl::parse(&format!("smpp://ccas:pw@127.0.0.1:{sms_port}")).unwrap());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = IdentityConfig {
+        store: store.clone(),
+        bus: bus.clone(),
+        server: ServerArgs::default(),
+        idp,
+        master_key: MasterKey::generate().unwrap(),
+        public_url: format!("http://{addr}"),
+        token_ttl: Duration::from_secs(900),
+        key_rotation: Duration::from_secs(30 * 86_400),
+        // Cheap hashes keep the suite fast; the real parameters are measured by the benchmark.
+        argon2_memory_kib: 1024,
+        argon2_passes: 1,
+        sms: Some(Arc::new(sms) as Arc<dyn SmsSender>),
+        clock: Arc::new(SystemClock),
+        bootstrap_admin: Some((ADMIN.into(), ADMIN_PASSWORD.into())),
+    };
+    let issuer = config.issuer_url();
+    let shutdown = CancellationToken::new();
+    let running = passerelle_identity::start(config, shutdown.clone())
+        .await
+        .unwrap();
+    tokio::spawn(running.serve(listener, shutdown.clone()));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    App {
+        addr,
+        channel,
+        store,
+        bus,
+        issuer,
+        smsc,
+        shutdown,
+        _smsc_server: smsc_server,
+        _dir: dir,
+    }
+}
+
+impl App {
+    pub fn client(&self, token: Option<&str>) -> Client {
+        IdentityClient::with_interceptor(self.channel.clone(), Bearer(token.map(str::to_owned)))
+    }
+
+    pub async fn login(&self, username: &str, secret: &str) -> String {
+        self.client(None)
+            .login(pb::LoginRequest {
+                username: username.into(),
+                secret: secret.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("login of {username}: {e:?}"))
+            .into_inner()
+            .access_token
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// Creates an account with `token` and returns it with its recovery code.
+    pub async fn create(
+        &self,
+        token: &str,
+        role: pb::Role,
+        username: &str,
+        structure: &str,
+        phone: &str,
+    ) -> (pb::Account, String) {
+        let response = self
+            .client(Some(token))
+            .create_account(pb::CreateAccountRequest {
+                role: role as i32,
+                username: username.into(),
+                given_name: "Camille".into(),
+                family_name: "Martin".into(),
+                phone: phone.into(),
+                language: "fr".into(),
+                secret: format!("{username}-secret"),
+                structure: structure.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("creating {username}: {e:?}"))
+            .into_inner();
+        (
+            response.account.unwrap(),
+            response.recovery_sheet.unwrap().code,
+        )
+    }
+
+    /// Signs in an account made by [`App::create`].
+    pub async fn token_of(&self, username: &str) -> String {
+        self.login(username, &format!("{username}-secret")).await
+    }
+}
+
+/// A minimal valid PNG, standing for a captured signature.
+pub fn signature_png() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0u8; 32]);
+    png
+}
