@@ -193,6 +193,29 @@ impl Throttle {
         Ok((counter.next_allowed_at - now).max(0))
     }
 
+    /// Refuses the attempt (RESOURCE_EXHAUSTED, saying how long to wait) while any of `keys`
+    /// is waiting.
+    pub async fn guard(&self, keys: &[ThrottleKey], now: i64) -> Result<(), ServiceError> {
+        let mut wait = 0;
+        for key in keys {
+            wait = wait.max(self.wait(key, now).await?);
+        }
+        if wait > 0 {
+            return Err(ServiceError::ResourceExhausted(format!(
+                "too many attempts: wait {wait} seconds, then try again"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records a failure on every key.
+    pub async fn fail_all(&self, keys: &[ThrottleKey], now: i64) -> Result<(), ServiceError> {
+        for key in keys {
+            self.fail(key, now).await?;
+        }
+        Ok(())
+    }
+
     /// Records a failure; compare-and-set, so parallel attempts each count.
     pub async fn fail(&self, key: &ThrottleKey, now: i64) -> Result<(), ServiceError> {
         for _ in 0..16 {

@@ -167,6 +167,14 @@ fn to_pb_mandate(mandate: &Mandate, now: i64) -> pb::Mandate {
     }
 }
 
+fn token_reply(token: crate::provider::Token) -> Reply<pb::TokenResponse> {
+    ok(pb::TokenResponse {
+        access_token: token.access_token,
+        token_type: "Bearer".into(),
+        expires_in_seconds: token.expires_in,
+    })
+}
+
 /// The caller's address, for brute-force protection.
 fn source<T>(request: &Request<T>) -> String {
     request
@@ -259,12 +267,7 @@ impl IdentityRpc for IdentityGrpc {
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::TokenResponse> {
         let from = source(&request);
         let r = request.into_inner();
-        let token = self.service.login(&r.username, &r.secret, &from).await?;
-        ok(pb::TokenResponse {
-            access_token: token.access_token,
-            token_type: "Bearer".into(),
-            expires_in_seconds: token.expires_in,
-        })
+        token_reply(self.service.login(&r.username, &r.secret, &from).await?)
     }
 
     async fn change_secret(
@@ -285,15 +288,11 @@ impl IdentityRpc for IdentityGrpc {
         let caller = principal(&request)?.clone();
         let r = request.into_inner();
         let beneficiary = required("beneficiary_id", &r.beneficiary_id)?;
-        let token = self
-            .service
-            .act_as(&caller, beneficiary, scope(r.scope)?)
-            .await?;
-        ok(pb::TokenResponse {
-            access_token: token.access_token,
-            token_type: "Bearer".into(),
-            expires_in_seconds: token.expires_in,
-        })
+        token_reply(
+            self.service
+                .act_as(&caller, beneficiary, scope(r.scope)?)
+                .await?,
+        )
     }
 
     async fn recover_with_code(

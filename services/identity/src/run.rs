@@ -80,6 +80,8 @@ pub struct Running {
     pub verifier: JwtVerifier,
     /// Whether this start made the bootstrap admin (a first start).
     pub bootstrap_admin_created: bool,
+    /// The built-in issuer, when it is the provider.
+    pub issuer: Option<Issuer>,
     server: GrpcServer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -99,6 +101,7 @@ pub async fn start(
     let hasher = Hasher::new(config.argon2_memory_kib, config.argon2_passes)
         .map_err(ServiceError::InvalidArgument)?;
     let mut tasks = Vec::new();
+    let mut builtin_issuer = None;
     let (provider, http, verifier): (Arc<dyn Provider>, Option<axum::Router>, JwtVerifier) =
         match &config.idp {
             IdpChoice::BuiltIn => {
@@ -115,6 +118,7 @@ pub async fn start(
                 )
                 .await?;
                 let router = issuer.router();
+                builtin_issuer = Some(issuer.clone());
                 {
                     let (issuer, shutdown) = (issuer.clone(), shutdown.clone());
                     tasks.push(tokio::spawn(async move {
@@ -184,6 +188,7 @@ pub async fn start(
         service,
         verifier,
         bootstrap_admin_created,
+        issuer: builtin_issuer,
         server,
         tasks,
     })

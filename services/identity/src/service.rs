@@ -30,6 +30,8 @@ const ASSISTED_RECOVERIES: &str = "assisted_recoveries";
 const CONSENTS: &str = "mandate_consents";
 /// How long an assisted recovery waits for its second agent.
 const ASSISTED_RECOVERY_TTL: i64 = 3600;
+/// What an approved recovery's row holds until it expires, so a second approval is told so.
+const APPROVED: &[u8] = b"approved";
 /// How long a consent code sent by SMS stays valid, and how many tries it allows.
 const CONSENT_TTL: i64 = 600;
 const CONSENT_ATTEMPTS: u32 = 5;
@@ -226,6 +228,14 @@ impl Identity {
         match id {
             Some(id) => self.load(&String::from_utf8_lossy(&id)).await,
             None => Ok(None),
+        }
+    }
+
+    /// The account a typed name designates, if it is a valid name with an account.
+    async fn account_by_typed(&self, typed: &str) -> Result<Option<Account>, ServiceError> {
+        match Username::parse(typed) {
+            Ok(name) => self.account_by_username(&name).await,
+            Err(_) => Ok(None),
         }
     }
 
@@ -594,37 +604,26 @@ impl Identity {
     ) -> Result<Token, ServiceError> {
         let now = self.now();
         let typed = username.trim().to_lowercase();
-        let user_key = ThrottleKey::Username(typed.clone());
-        let source_key = ThrottleKey::Source(source.to_owned());
-        let wait = self
-            .throttle
-            .wait(&user_key, now)
-            .await?
-            .max(self.throttle.wait(&source_key, now).await?);
-        if wait > 0 {
-            return Err(ServiceError::ResourceExhausted(format!(
-                "too many attempts: wait {wait} seconds, then try again"
-            )));
-        }
-        let account = match Username::parse(&typed) {
-            Ok(name) => self.account_by_username(&name).await?,
-            Err(_) => None,
-        };
+        let keys = [
+            ThrottleKey::Username(typed.clone()),
+            ThrottleKey::Source(source.to_owned()),
+        ];
+        self.throttle.guard(&keys, now).await?;
+        let account = self.account_by_typed(&typed).await?;
         match self
             .provider
             .sign_in(&typed, account.as_ref(), secret)
             .await?
         {
             Some(token) => {
-                self.throttle.clear(&user_key).await?;
+                self.throttle.clear(&keys[0]).await?;
                 if let Some(account) = &account {
                     tracing::info!(account_id = %account.id, "signed in");
                 }
                 Ok(token)
             }
             None => {
-                self.throttle.fail(&user_key, now).await?;
-                self.throttle.fail(&source_key, now).await?;
+                self.throttle.fail_all(&keys, now).await?;
                 // The name is hashed: logs must not collect what people type.
                 tracing::info!(username_hash = %&sha256_hex(&typed)[..12], "sign-in failed");
                 Err(ServiceError::Unauthenticated(WRONG_CREDENTIALS.into()))
@@ -645,26 +644,18 @@ impl Identity {
         }
         let mut account = self.account(&principal.subject).await?;
         let now = self.now();
-        let user_key = ThrottleKey::Username(account.username.as_str().to_owned());
-        let source_key = ThrottleKey::Source(source.to_owned());
-        let wait = self
-            .throttle
-            .wait(&user_key, now)
-            .await?
-            .max(self.throttle.wait(&source_key, now).await?);
-        if wait > 0 {
-            return Err(ServiceError::ResourceExhausted(format!(
-                "too many attempts: wait {wait} seconds, then try again"
-            )));
-        }
+        let keys = [
+            ThrottleKey::Username(account.username.as_str().to_owned()),
+            ThrottleKey::Source(source.to_owned()),
+        ];
+        self.throttle.guard(&keys, now).await?;
         if self
             .provider
             .sign_in(account.username.as_str(), Some(&account), current)
             .await?
             .is_none()
         {
-            self.throttle.fail(&user_key, now).await?;
-            self.throttle.fail(&source_key, now).await?;
+            self.throttle.fail_all(&keys, now).await?;
             return Err(ServiceError::Unauthenticated(
                 "the current secret is wrong".into(),
             ));
@@ -734,33 +725,22 @@ impl Identity {
     ) -> Result<Sheet, ServiceError> {
         let now = self.now();
         let typed = username.trim().to_lowercase();
-        let user_key = ThrottleKey::Username(format!("recovery:{typed}"));
-        let source_key = ThrottleKey::Source(source.to_owned());
-        let wait = self
-            .throttle
-            .wait(&user_key, now)
-            .await?
-            .max(self.throttle.wait(&source_key, now).await?);
-        if wait > 0 {
-            return Err(ServiceError::ResourceExhausted(format!(
-                "too many attempts: wait {wait} seconds, then try again"
-            )));
-        }
-        let account = match Username::parse(&typed) {
-            Ok(name) => self.account_by_username(&name).await?,
-            Err(_) => None,
-        };
+        let keys = [
+            ThrottleKey::Username(format!("recovery:{typed}")),
+            ThrottleKey::Source(source.to_owned()),
+        ];
+        self.throttle.guard(&keys, now).await?;
+        let account = self.account_by_typed(&typed).await?;
         let matches = account.as_ref().is_some_and(|a| {
             !a.recovery_hash.is_empty() && a.recovery_hash == recovery::code_hash(&typed, code)
         });
         let Some(mut account) = account.filter(|_| matches) else {
-            self.throttle.fail(&user_key, now).await?;
-            self.throttle.fail(&source_key, now).await?;
+            self.throttle.fail_all(&keys, now).await?;
             return Err(ServiceError::Unauthenticated(
                 "wrong username or recovery code: the code is on the sheet given when the account was made, or the last one given".into(),
             ));
         };
-        self.throttle.clear(&user_key).await?;
+        self.throttle.clear(&keys[0]).await?;
         let sheet = self.replace_secret(&mut account, &new_secret).await?;
         self.commit(vec![
             account_mutation(&account)?,
@@ -865,6 +845,11 @@ impl Identity {
                     "no recovery `{recovery_id}` waiting: it was approved already or expired after an hour; start a new one"
                 ))
             })?;
+        if bytes == APPROVED {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "recovery `{recovery_id}` was approved already"
+            )));
+        }
         let recovery: AssistedRecovery = serde_json::from_slice(&bytes).map_err(internal)?;
         if recovery.started_by == principal.subject {
             return Err(denied(
@@ -880,7 +865,7 @@ impl Identity {
         let claimed = self
             .store
             .compare_and_set(
-                Row::new(ASSISTED_RECOVERIES, recovery_id, "", b"approved".to_vec())
+                Row::new(ASSISTED_RECOVERIES, recovery_id, "", APPROVED.to_vec())
                     .with_ttl(std::time::Duration::from_secs(60)),
                 &bytes,
             )

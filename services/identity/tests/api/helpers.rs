@@ -9,7 +9,7 @@ use passerelle_bus::DynBus;
 use passerelle_bus::sqlite::SqliteBus;
 use passerelle_identity::{IdentityConfig, IdpChoice};
 use passerelle_kit::CancellationToken;
-use passerelle_kit::clock::SystemClock;
+use passerelle_kit::clock::{DynClock, SystemClock};
 use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
 use passerelle_proto::identity::v1 as pb;
@@ -107,6 +107,9 @@ pub struct App {
     pub bus: DynBus,
     pub issuer: String,
     pub smsc: Arc<Smsc>,
+    /// The service itself, for checks below the gRPC layer.
+    pub service: passerelle_identity::service::Identity,
+    pub issuer_handle: Option<passerelle_identity::issuer::Issuer>,
     pub shutdown: CancellationToken,
     _smsc_server: SmppServer,
     _dir: tempfile::TempDir,
@@ -119,10 +122,12 @@ impl Drop for App {
 }
 
 pub async fn spawn_app() -> App {
-    spawn_with(IdpChoice::BuiltIn).await
+    spawn_with(IdpChoice::BuiltIn, Arc::new(SystemClock), ADMIN).await
 }
 
-pub async fn spawn_with(idp: IdpChoice) -> App {
+/// A service on `idp`, with `clock`, whose first admin is `admin_name` (password
+/// [`ADMIN_PASSWORD`]).
+pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
     let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
@@ -152,14 +157,16 @@ pub async fn spawn_with(idp: IdpChoice) -> App {
         argon2_memory_kib: 1024,
         argon2_passes: 1,
         sms: Some(Arc::new(sms) as Arc<dyn SmsSender>),
-        clock: Arc::new(SystemClock),
-        bootstrap_admin: Some((ADMIN.into(), ADMIN_PASSWORD.into())),
+        clock,
+        bootstrap_admin: Some((admin_name.into(), ADMIN_PASSWORD.into())),
     };
     let issuer = config.issuer_url();
     let shutdown = CancellationToken::new();
     let running = passerelle_identity::start(config, shutdown.clone())
         .await
         .unwrap();
+    let service = running.service.clone();
+    let issuer_handle = running.issuer.clone();
     tokio::spawn(running.serve(listener, shutdown.clone()));
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -173,6 +180,8 @@ pub async fn spawn_with(idp: IdpChoice) -> App {
         bus,
         issuer,
         smsc,
+        service,
+        issuer_handle,
         shutdown,
         _smsc_server: smsc_server,
         _dir: dir,
@@ -198,6 +207,28 @@ impl App {
 
     pub async fn admin(&self) -> String {
         self.login(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// Events the service published on `passerelle.identity`, as (type, aggregate) pairs,
+    /// waiting until at least `n` arrived.
+    pub async fn events(&self, n: usize) -> Vec<passerelle_proto::events::v1::Envelope> {
+        let mut consumer = self
+            .bus
+            .subscribe(&format!("test-{}", uuid_like()), &["passerelle.identity"])
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut out = Vec::new();
+        while out.len() < n && std::time::Instant::now() < deadline {
+            for d in consumer
+                .poll(100, Duration::from_millis(200))
+                .await
+                .unwrap()
+            {
+                out.push(passerelle_bus::event::decode(&d).unwrap());
+            }
+        }
+        out
     }
 
     /// Creates an account with `token` and returns it with its recovery code.
@@ -241,4 +272,14 @@ pub fn signature_png() -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend_from_slice(&[0u8; 32]);
     png
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
