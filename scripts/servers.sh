@@ -3,6 +3,7 @@
 # loopback, checked for readiness and stopped:
 #   kafka      Apache Kafka 4 broker in KRaft mode (one combined broker+controller node)
 #   cassandra  Apache Cassandra 5 node (CQL, the protocol ScyllaDB speaks)
+#   keycloak   Keycloak 26 in dev mode, with the Passerelle realm of deploy/keycloak/ imported
 #
 # usage: scripts/servers.sh start|stop|status|env [SERVER...]   (default: every server)
 #
@@ -14,6 +15,7 @@
 #   PASSERELLE_SERVERS_DIR    where data, logs and pids live (default <repo>/.servers)
 #   PASSERELLE_KAFKA_PORT     broker port (default 19092; the controller uses the next one)
 #   PASSERELLE_CQL_PORT       CQL port (default 19042)
+#   PASSERELLE_KEYCLOAK_PORT  Keycloak HTTP port (default 18080; management on the next one)
 #   JAVA17_HOME               a JDK 17 (Cassandra 5.0 accepts only 11 or 17)
 set -euo pipefail
 
@@ -24,10 +26,15 @@ KAFKA_PORT=${PASSERELLE_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
 CQL_PORT=${PASSERELLE_CQL_PORT:-19042}
 CQL_STORAGE_PORT=$((CQL_PORT + 1))
-ALL_SERVERS=(kafka cassandra)
+KEYCLOAK_PORT=${PASSERELLE_KEYCLOAK_PORT:-18080}
+KEYCLOAK_MANAGEMENT_PORT=$((KEYCLOAK_PORT + 1))
+# The test realm's client secret: a test-only value, not a credential of anything real.
+KEYCLOAK_CLIENT_SECRET=passerelle-test-secret
+ALL_SERVERS=(kafka cassandra keycloak)
 
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/scripts/servers/kafka/pom.xml")
 CASSANDRA_VERSION=$(sed -n 's:.*<cassandra.version>\(.*\)</cassandra.version>.*:\1:p' "$ROOT/scripts/servers/cassandra/pom.xml")
+KEYCLOAK_VERSION=$(sed -n 's:.*<keycloak.version>\(.*\)</keycloak.version>.*:\1:p' "$ROOT/scripts/servers/keycloak/pom.xml")
 
 die() { printf 'servers: %s\n' "$*" >&2; exit 1; }
 
@@ -54,15 +61,18 @@ java17() {
   die "no JDK 17 found (Cassandra 5.0 runs on 11 or 17 only): set JAVA17_HOME"
 }
 
-# Resolves a server's runtime classpath from Maven Central into the cache, once.
+# Resolves a server's runtime classpath (or, given a goal, its distribution) from Maven
+# Central into the cache, once.
 resolve() {
-  local name=$1 version=$2 dir="$CACHE/$1-$2"
+  local name=$1 version=$2 dir="$CACHE/$1-$2"; shift 2
+  local goal=("$@")
+  [ ${#goal[@]} -gt 0 ] || goal=(dependency:copy-dependencies -DincludeScope=runtime)
   if [ ! -f "$dir/.complete" ]; then
     command -v mvn >/dev/null || die "mvn not found: Maven fetches $name from Maven Central"
     mkdir -p "$dir"
     rm -rf "$dir/lib"
     quiet "$dir/resolve.log" mvn -B -q -f "$ROOT/scripts/servers/$name/pom.xml" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/lib" \
+      "${goal[@]}" -DoutputDirectory="$dir/lib" \
       || die "could not fetch $name $version from Maven Central (log: $dir/resolve.log)"
     touch "$dir/.complete"
   fi
@@ -244,6 +254,63 @@ EOF
   echo "cassandra $CASSANDRA_VERSION ready on 127.0.0.1:$CQL_PORT"
 }
 
+# --- Keycloak -------------------------------------------------------------------------------
+
+http_ok() {
+  python3 -c 'import sys, urllib.request
+try:
+    sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)
+except Exception:
+    sys.exit(1)' "$1"
+}
+
+keycloak_ready() {
+  http_ok "http://127.0.0.1:$KEYCLOAK_MANAGEMENT_PORT/health/ready"
+}
+
+start_keycloak() {
+  local dir="$STATE/keycloak" pidfile="$STATE/keycloak/pid"
+  if pid_alive "$pidfile" && keycloak_ready; then
+    echo "keycloak $KEYCLOAK_VERSION already running on 127.0.0.1:$KEYCLOAK_PORT"; return 0
+  fi
+  port_open "$KEYCLOAK_PORT" && die "port $KEYCLOAK_PORT is taken by another program: set PASSERELLE_KEYCLOAK_PORT"
+  local lib java realm stamp
+  # The zip alone: it is self-contained, and its POM's dependency tree reaches beyond Central.
+  lib=$(resolve keycloak "$KEYCLOAK_VERSION" dependency:copy \
+    -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip")
+  java=$(java17)
+  realm="$ROOT/deploy/keycloak/passerelle-realm.json"
+  # The distribution is unpacked per state directory: Keycloak writes into it (build step, H2).
+  if [ ! -x "$dir/dist/bin/kc.sh" ]; then
+    rm -rf "$dir/dist" "$dir/unpack"
+    mkdir -p "$dir/unpack"
+    quiet "$dir/unpack.log" python3 -m zipfile -e "$lib/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip" "$dir/unpack" \
+      || die "could not unpack Keycloak"
+    mv "$dir/unpack/keycloak-$KEYCLOAK_VERSION" "$dir/dist"
+    rm -rf "$dir/unpack"
+    chmod +x "$dir/dist/bin/"*.sh
+  fi
+  # A changed realm file means a fresh database: the import skips realms that exist.
+  stamp=$(sha256sum "$realm" | cut -d' ' -f1)
+  if [ "$(cat "$dir/realm.sha256" 2>/dev/null)" != "$stamp" ]; then
+    rm -rf "$dir/dist/data/h2"
+    mkdir -p "$dir/dist/data/import"
+    cp "$realm" "$dir/dist/data/import/passerelle-realm.json"
+    echo "$stamp" >"$dir/realm.sha256"
+  fi
+  : >"$dir/server.log"
+  JAVA_HOME=$(dirname "$(dirname "$java")") \
+  JAVA_OPTS_KC_HEAP="-Xms256m -Xmx768m" \
+  KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=admin \
+  PASSERELLE_KEYCLOAK_CLIENT_SECRET="$KEYCLOAK_CLIENT_SECRET" \
+    nohup "$dir/dist/bin/kc.sh" start-dev --http-host=127.0.0.1 --http-port="$KEYCLOAK_PORT" \
+      --http-management-port="$KEYCLOAK_MANAGEMENT_PORT" --health-enabled=true --import-realm \
+      --hostname-strict=false --cache=local >"$dir/server.log" 2>&1 &
+  echo $! >"$pidfile"
+  wait_ready keycloak "$pidfile" "$dir/server.log" 300 keycloak_ready
+  echo "keycloak $KEYCLOAK_VERSION ready on 127.0.0.1:$KEYCLOAK_PORT"
+}
+
 # --- common ---------------------------------------------------------------------------------
 
 stop_one() {
@@ -265,6 +332,9 @@ env_one() {
   case $1 in
     kafka) echo "PASSERELLE_TEST_KAFKA=127.0.0.1:$KAFKA_PORT" ;;
     cassandra) echo "PASSERELLE_TEST_CQL=127.0.0.1:$CQL_PORT" ;;
+    keycloak)
+      echo "PASSERELLE_TEST_KEYCLOAK=127.0.0.1:$KEYCLOAK_PORT"
+      echo "PASSERELLE_TEST_KEYCLOAK_SECRET=$KEYCLOAK_CLIENT_SECRET" ;;
   esac
 }
 
@@ -273,7 +343,7 @@ main() {
   local servers=("$@")
   [ ${#servers[@]} -gt 0 ] || servers=("${ALL_SERVERS[@]}")
   for s in "${servers[@]}"; do
-    case $s in kafka|cassandra) ;; *) die "unknown server '$s': expected one of ${ALL_SERVERS[*]}" ;; esac
+    case $s in kafka|cassandra|keycloak) ;; *) die "unknown server '$s': expected one of ${ALL_SERVERS[*]}" ;; esac
   done
   mkdir -p "$STATE"
   case $cmd in

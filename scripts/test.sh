@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Passerelle, against real servers:
 #   - Rust unit and integration tests of every crate (cargo test --workspace), with the store
-#     suite on SQLite and on a real Apache Cassandra node, and the bus suite on the SQLite log
-#     and on a real Apache Kafka broker;
+#     suite on SQLite and on a real Apache Cassandra node, the bus suite on the SQLite log and
+#     on a real Apache Kafka broker, and the identity suite on the built-in issuer and on a
+#     real Keycloak;
 #   - the end-to-end checks in e2e/ with stock Python gRPC tooling.
 # Servers come from Maven Central through scripts/servers.sh (cached; started once, reused
 # when already running). Python packages go into .venv (cached).
@@ -16,7 +17,7 @@ mkdir -p .servers
 step() { printf '==> %s\n' "$*"; }
 
 # Servers boot (JVM start-up, downloads on first run) while Rust compiles.
-step "starting Kafka and Cassandra; building the workspace"
+step "starting Kafka, Cassandra and Keycloak; building the workspace"
 scripts/servers.sh start >.servers/start.log 2>&1 &
 servers=$!
 scripts/python-env.sh >.servers/python.log 2>&1 &
@@ -48,4 +49,5 @@ cat <<SUMMARY
 ==> all tests passed
     store engines: sqlite, cql ($(scripts/servers.sh env cassandra | cut -d= -f2), Apache Cassandra)
     bus engines:   sqlite, kafka ($(scripts/servers.sh env kafka | cut -d= -f2), Apache Kafka)
+    identity:      built-in issuer, keycloak ($(scripts/servers.sh env keycloak | head -n 1 | cut -d= -f2), Keycloak)
 SUMMARY
