@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks against real servers, each side by side with its baseline in the same
-# run: store put/get (SQLite vs Cassandra), bus append/consume (SQLite log vs Kafka).
+# run: store put/get (SQLite vs Cassandra), bus append/consume (SQLite log vs Kafka), token
+# checks (kit vs bare RS256) and sign-ins (service vs bare Argon2id).
 # PASSERELLE_BENCH_SECONDS sets how long each measurement runs (default 5).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,3 +12,4 @@ scripts/servers.sh start >.servers/start.log 2>&1 || { cat .servers/start.log >&
 export $(scripts/servers.sh env)
 cargo bench -p passerelle-store --bench store --quiet
 cargo bench -p passerelle-bus --bench bus --quiet
+cargo bench -p passerelle-identity --bench identity --quiet

@@ -29,7 +29,6 @@ fn passerelle() -> Command {
 struct Up {
     child: Child,
     endpoints: Vec<(String, String)>,
-    _data: tempfile::TempDir,
 }
 
 impl Drop for Up {
@@ -39,11 +38,11 @@ impl Drop for Up {
     }
 }
 
-fn start_up() -> Up {
-    let data = tempfile::tempdir().unwrap();
+fn start_up(data: &std::path::Path, env: &[(&str, &str)]) -> Up {
     let mut child = passerelle()
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
+        .arg(data)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -67,11 +66,7 @@ fn start_up() -> Up {
     }
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Up {
-        child,
-        endpoints,
-        _data: data,
-    }
+    Up { child, endpoints }
 }
 
 fn address(up: &Up, service: &str) -> String {
@@ -85,7 +80,8 @@ fn address(up: &Up, service: &str) -> String {
 
 #[tokio::test]
 async fn up_serves_health_reflection_and_info_then_stops_on_signal() {
-    let mut up = start_up();
+    let data = tempfile::tempdir().unwrap();
+    let mut up = start_up(data.path(), &[]);
     let addr = address(&up, "platform");
 
     let channel = tonic::transport::Endpoint::from_shared(addr.clone())
@@ -297,4 +293,143 @@ fn a_killed_appender_loses_no_acknowledged_record() {
             assert_eq!(payload, &passerelle::bus_tools::synthetic_payload(key, 200));
         }
     });
+}
+
+/// kill -9 of `passerelle up` in the middle of a burst of account creations: after a restart,
+/// every account the platform acknowledged is there, and so is its `AccountCreated` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_platform_loses_no_acknowledged_account_nor_its_event() {
+    use passerelle_proto::identity::v1 as pb;
+    use passerelle_proto::identity::v1::identity_client::IdentityClient;
+    use prost::Message as _;
+
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD", "an admin passphrase"),
+        // Cheap hashes: this test is about durability, not hashing cost.
+        ("PASSERELLE_ARGON2_MEMORY_KIB", "1024"),
+        ("PASSERELLE_ARGON2_PASSES", "1"),
+    ];
+    async fn admin_client(
+        identity: String,
+    ) -> IdentityClient<
+        tonic::service::interceptor::InterceptedService<
+            tonic::transport::Channel,
+            impl tonic::service::Interceptor + Clone,
+        >,
+    > {
+        let channel = tonic::transport::Endpoint::from_shared(identity)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let token = IdentityClient::new(channel.clone())
+            .login(pb::LoginRequest {
+                username: "admin".into(),
+                secret: "an admin passphrase".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .access_token;
+        let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        IdentityClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.clone());
+            Ok(request)
+        })
+    }
+
+    let mut up = start_up(data.path(), &env);
+    let client = admin_client(address(&up, "identity")).await;
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    for _ in 0..16 {
+        let (mut client, acked_tx, next) = (client.clone(), acked_tx.clone(), next.clone());
+        tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let request = pb::CreateAccountRequest {
+                    role: pb::Role::Agent as i32,
+                    username: format!("burst-{n}"),
+                    given_name: "Burst".into(),
+                    family_name: format!("Number {n}"),
+                    secret: "burst passphrase".into(),
+                    structure: "ccas-nord".into(),
+                    ..Default::default()
+                };
+                match client.create_account(request).await {
+                    Ok(response) => {
+                        let account = response.into_inner().account.unwrap();
+                        if acked_tx.send((account.id, account.username)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return, // the platform is gone
+                }
+            }
+        });
+    }
+    drop(acked_tx);
+    let mut acked = Vec::new();
+    while acked.len() < 150 {
+        acked.push(acked_rx.recv().await.expect("the burst stopped early"));
+    }
+    up.child.kill().unwrap(); // SIGKILL, mid-burst
+    up.child.wait().unwrap();
+    while let Ok(more) = acked_rx.try_recv() {
+        acked.push(more);
+    }
+
+    let up = start_up(data.path(), &env);
+    let mut client = admin_client(address(&up, "identity")).await;
+    for (id, username) in &acked {
+        let account = client
+            .get_account(pb::GetAccountRequest {
+                account_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged account {username} is lost: {e:?}"))
+            .into_inner();
+        assert_eq!(&account.username, username);
+    }
+
+    // Every acknowledged account's event leaves the outbox, even those the kill caught.
+    let bus = passerelle_bus::open(&format!(
+        "sqlite://{}",
+        data.path().join("bus.db").display()
+    ))
+    .await
+    .unwrap();
+    let mut consumer = bus
+        .subscribe("durability-check", &["passerelle.identity"])
+        .await
+        .unwrap();
+    let mut announced = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.iter().any(|(id, _)| !announced.contains(id)) {
+        assert!(
+            Instant::now() < deadline,
+            "{} acknowledged accounts have no AccountCreated event",
+            acked
+                .iter()
+                .filter(|(id, _)| !announced.contains(id))
+                .count()
+        );
+        for delivery in consumer
+            .poll(500, Duration::from_millis(500))
+            .await
+            .unwrap()
+        {
+            let envelope = passerelle_bus::event::decode(&delivery).unwrap();
+            if envelope.event_type == "passerelle.events.v1.AccountCreated" {
+                let created = passerelle_proto::events::v1::AccountCreated::decode(
+                    envelope.payload.as_slice(),
+                )
+                .unwrap();
+                announced.insert(created.account_id);
+            }
+        }
+    }
 }
