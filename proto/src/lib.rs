@@ -20,6 +20,13 @@ pub mod identity {
     }
 }
 
+/// Vault service: the encrypted digital safe.
+pub mod vault {
+    pub mod v1 {
+        tonic::include_proto!("passerelle.vault.v1");
+    }
+}
+
 /// Platform information service.
 pub mod platform {
     pub mod v1 {

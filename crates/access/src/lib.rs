@@ -11,8 +11,13 @@
 //!
 //! # Layout
 //! - [`Scope`], [`Mandate`], [`Consent`]: the model and its rules;
-//! - [`Access`]: authorization of a principal against a beneficiary's data, and the audit trail.
+//! - [`Access`]: authorization of a principal against a beneficiary's data, and the audit trail;
+//! - [`codes`]: codes people type to get access (recovery, sharing);
+//! - [`throttle`]: brute-force protection for whatever can be guessed.
 #![forbid(unsafe_code)]
+
+pub mod codes;
+pub mod throttle;
 
 use std::collections::BTreeSet;
 

@@ -27,6 +27,12 @@ pub enum ServiceError {
     /// A quota or size limit is reached.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A concurrent change won: read again and retry.
+    #[error("{0}")]
+    Aborted(String),
+    /// Stored data is damaged (it fails authentication or its hash): never returned as is.
+    #[error("{0}")]
+    DataLoss(String),
     /// A dependency (store, bus, identity provider) is down; retrying later may work.
     #[error("{0}")]
     Unavailable(String),
@@ -45,6 +51,8 @@ impl ServiceError {
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::Aborted(_) => Code::Aborted,
+            Self::DataLoss(_) => Code::DataLoss,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
         }

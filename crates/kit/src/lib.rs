@@ -9,7 +9,8 @@
 //! - [`error`]: [`ServiceError`], the one error type mapped to gRPC status codes;
 //! - [`shutdown`]: the process-wide cancellation token;
 //! - [`clock`]: system time, or a hand-moved clock in tests;
-//! - [`secrets`]: the master key that seals stored secrets.
+//! - [`secrets`]: the master key that seals stored secrets;
+//! - [`testing`]: a throwaway token issuer for services' tests.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod secrets;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 
 pub use error::ServiceError;
 pub use tokio_util::sync::CancellationToken;

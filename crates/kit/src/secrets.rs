@@ -72,9 +72,15 @@ impl MasterKey {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 }
-                write_private(path, &STANDARD.encode(key.bytes))?;
-                tracing::info!(path = %path.display(), "generated a new master key");
-                Ok(key)
+                match write_private(path, &STANDARD.encode(key.bytes)) {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "generated a new master key");
+                        Ok(key)
+                    }
+                    // Another starter made it first: theirs is the key.
+                    Err(WriteError::Exists) => Self::load_or_create(path, false),
+                    Err(WriteError::Other(message)) => Err(message),
+                }
             }
             Err(e) => Err(format!(
                 "cannot read the master key file {}: {e}; expected 32 bytes in base64 (PASSERELLE_MASTER_KEY_FILE)",
@@ -123,24 +129,40 @@ impl MasterKey {
     }
 }
 
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot create the master key file {}: {e}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .map_err(|e| format!("cannot write the master key file {}: {e}", path.display()))
+enum WriteError {
+    Exists,
+    Other(String),
 }
 
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> Result<(), String> {
-    std::fs::write(path, contents)
-        .map_err(|e| format!("cannot write the master key file {}: {e}", path.display()))
+/// Writes a new owner-only file, atomically: written aside, then linked into place, so nobody
+/// ever reads a half-written key.
+fn write_private(path: &Path, contents: &str) -> Result<(), WriteError> {
+    use std::io::Write as _;
+    let other = |what: &str, e: std::io::Error| {
+        WriteError::Other(format!(
+            "cannot {what} the master key file {}: {e}",
+            path.display()
+        ))
+    };
+    let aside = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&aside).map_err(|e| other("create", e))?;
+    file.write_all(contents.as_bytes())
+        .map_err(|e| other("write", e))?;
+    file.sync_all().map_err(|e| other("write", e))?;
+    let linked = std::fs::hard_link(&aside, path);
+    let _ = std::fs::remove_file(&aside);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(WriteError::Exists),
+        Err(e) => Err(other("create", e)),
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +202,18 @@ mod tests {
         std::fs::write(&path, "c2hvcnQ=").unwrap();
         let err = MasterKey::load_or_create(&path, false).unwrap_err();
         assert!(err.contains("holds 5 bytes: expected 32 bytes"), "{err}");
+        // Starters racing to make the key all end up with the same one.
+        let _ = std::fs::remove_file(&path);
+        let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| MasterKey::load_or_create(&path, true).unwrap().bytes))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            keys.windows(2).all(|w| w[0] == w[1]),
+            "racing starters got different keys"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -30,6 +30,9 @@ pub enum Command {
     /// Operator tools for the event bus.
     #[command(subcommand)]
     Bus(BusCommand),
+    /// Operator tools for the vault.
+    #[command(subcommand)]
+    Vault(crate::vault_tools::VaultCommand),
 }
 
 /// The identity service's options.
@@ -90,6 +93,43 @@ pub struct IdentityArgs {
     pub bootstrap_admin_password: Option<String>,
 }
 
+/// The vault service's options.
+#[derive(Args, Clone, Debug)]
+pub struct VaultArgs {
+    /// Where document bytes are kept (sealed): file://DIR, or s3://BUCKET[/PREFIX][?endpoint=URL&region=R]
+    /// with credentials in the standard AWS_* variables. `up` uses <data-dir>/documents.
+    #[arg(long, env = "PASSERELLE_BLOBS")]
+    pub blobs: Option<String>,
+
+    /// Largest document, in bytes.
+    #[arg(
+        long,
+        env = "PASSERELLE_MAX_DOCUMENT_BYTES",
+        default_value_t = 50_000_000
+    )]
+    pub max_document_bytes: u64,
+
+    /// Room per vault, in bytes.
+    #[arg(
+        long,
+        env = "PASSERELLE_VAULT_QUOTA_BYTES",
+        default_value_t = 500_000_000
+    )]
+    pub vault_quota_bytes: u64,
+
+    /// Days ahead of a document's expiry when the reminder event goes out.
+    #[arg(long, env = "PASSERELLE_EXPIRY_NOTICE_DAYS", default_value_t = 30)]
+    pub expiry_notice_days: i64,
+
+    /// A procedures catalogue (JSON) replacing the built-in one.
+    #[arg(long, env = "PASSERELLE_PROCEDURES_FILE")]
+    pub procedures_file: Option<std::path::PathBuf>,
+
+    /// Uploads untouched for this long are abandoned and their bytes removed.
+    #[arg(long, env = "PASSERELLE_ABANDON_UPLOADS_AFTER", default_value = "24h", value_parser = parse_duration)]
+    pub abandon_uploads_after: std::time::Duration,
+}
+
 #[derive(Args, Debug)]
 pub struct UpArgs {
     /// Address of the first service; the others take the following ports. Port 0 gives each
@@ -104,6 +144,8 @@ pub struct UpArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub identity: IdentityArgs,
+    #[command(flatten)]
+    pub vault: VaultArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -124,6 +166,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub identity: IdentityArgs,
     #[command(flatten)]
+    pub vault: VaultArgs,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
 
@@ -132,6 +176,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up(args).await,
         Command::Serve(args) => serve(args).await,
         Command::Bus(command) => command.run().await,
+        Command::Vault(command) => command.run().await,
     }
 }
 
@@ -190,11 +235,23 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     identity
         .master_key_file
         .get_or_insert_with(|| args.engines.data_dir.join("master.key"));
+    // Made here, once: the services that need it start side by side.
+    if let Some(file) = &identity.master_key_file {
+        passerelle_kit::secrets::MasterKey::load_or_create(file, true)
+            .map_err(anyhow::Error::msg)?;
+    }
     let generated_password = identity.bootstrap_admin_password.is_none();
     if generated_password {
         identity.bootstrap_admin_password = Some(services::random_password());
     }
     let auth = services::auth_for(&args.auth, &identity)?;
+    let mut vault = args.vault.clone();
+    vault.blobs.get_or_insert_with(|| {
+        format!(
+            "file://{}",
+            args.engines.data_dir.join("documents").display()
+        )
+    });
     let mut tasks = Vec::new();
     for (name, listener) in listeners {
         let ctx = services::Context {
@@ -202,6 +259,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             server: args.server.clone(),
             auth: auth.clone(),
             identity: identity.clone(),
+            vault: vault.clone(),
             create_master_key: true,
             announce_generated_admin: generated_password,
             endpoints: endpoints.clone(),
@@ -250,6 +308,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server: args.server,
         auth,
         identity,
+        vault: args.vault,
         create_master_key: false,
         announce_generated_admin: false,
         endpoints: vec![(args.service.as_str().to_owned(), addr)],

@@ -4,19 +4,21 @@
 //!   and event log under `./passerelle-data`), one port per service from `--listen` on;
 //! - `passerelle serve <service>` runs one service, as each Kubernetes pod does, on the engines
 //!   its `--store` and `--bus` URLs name;
-//! - `passerelle bus …` are operator tools for the event log.
+//! - `passerelle bus …` and `passerelle vault …` are operator tools.
 //!
 //! # Layout
 //! - [`cli`]: the command line;
 //! - [`services`]: which services exist and how each is started;
 //! - [`platform`]: the `Platform/Info` RPC every process serves;
-//! - [`bus_tools`]: `passerelle bus append` and `passerelle bus tail`.
+//! - [`bus_tools`]: `passerelle bus append` and `passerelle bus tail`;
+//! - [`vault_tools`]: `passerelle vault cleanup`.
 #![forbid(unsafe_code)]
 
 pub mod bus_tools;
 pub mod cli;
 pub mod platform;
 pub mod services;
+pub mod vault_tools;
 
 use std::process::ExitCode;
 

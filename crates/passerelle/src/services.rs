@@ -17,7 +17,7 @@ use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
 use passerelle_store::DynStore;
 use tokio::net::TcpListener;
 
-use crate::cli::IdentityArgs;
+use crate::cli::{IdentityArgs, VaultArgs};
 use crate::platform::PlatformService;
 
 /// A service `passerelle serve` can run; `passerelle up` runs them all, in this order.
@@ -27,15 +27,22 @@ pub enum ServiceName {
     Platform,
     /// Accounts, sign-in, recovery, mandates; the built-in token issuer.
     Identity,
+    /// The encrypted digital safe.
+    Vault,
 }
 
 impl ServiceName {
-    pub const ALL: &'static [ServiceName] = &[ServiceName::Platform, ServiceName::Identity];
+    pub const ALL: &'static [ServiceName] = &[
+        ServiceName::Platform,
+        ServiceName::Identity,
+        ServiceName::Vault,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceName::Platform => "platform",
             ServiceName::Identity => "identity",
+            ServiceName::Vault => "vault",
         }
     }
 }
@@ -66,6 +73,7 @@ pub struct Context {
     /// Which tokens are accepted (see [`auth_for`]).
     pub auth: AuthArgs,
     pub identity: IdentityArgs,
+    pub vault: VaultArgs,
     /// Whether a missing master key file may be created (the embedded platform).
     pub create_master_key: bool,
     /// Whether to print the bootstrap admin's password, made up for this first start.
@@ -117,6 +125,43 @@ impl Context {
                 self.auth.jwks_url.as_deref(),
                 self.auth.audience.clone(),
             )
+        })
+    }
+
+    fn master_key(&self) -> anyhow::Result<MasterKey> {
+        let key_file = self.identity.master_key_file.clone().context(
+            "this service needs the master key: set PASSERELLE_MASTER_KEY_FILE (32 bytes, base64)",
+        )?;
+        MasterKey::load_or_create(&key_file, self.create_master_key).map_err(anyhow::Error::msg)
+    }
+
+    fn vault_config(&self) -> anyhow::Result<passerelle_vault::VaultConfig> {
+        let args = &self.vault;
+        let procedures_json =
+            match &args.procedures_file {
+                Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the procedures file {}", path.display())
+                })?),
+                None => None,
+            };
+        Ok(passerelle_vault::VaultConfig {
+            store: self.engines.store.clone(),
+            bus: self.engines.bus.clone(),
+            server: self.server.clone(),
+            verifier: self.verifier(),
+            master_key: self.master_key()?,
+            blobs_url: args
+                .blobs
+                .clone()
+                .context("set PASSERELLE_BLOBS: where the vault keeps document bytes (file://DIR or s3://BUCKET)")?,
+            limits: passerelle_vault::service::Limits {
+                max_document_bytes: args.max_document_bytes,
+                quota_bytes: args.vault_quota_bytes,
+                expiry_notice_days: args.expiry_notice_days,
+            },
+            procedures_json,
+            clock: Arc::new(SystemClock),
+            abandon_uploads_after: args.abandon_uploads_after,
         })
     }
 
@@ -202,6 +247,16 @@ pub async fn serve(
                         .unwrap_or_default()
                 );
             }
+            running
+                .serve(listener, shutdown)
+                .await
+                .with_context(failed)?;
+        }
+        ServiceName::Vault => {
+            let config = ctx.vault_config()?;
+            let running = passerelle_vault::start(config, shutdown.clone())
+                .await
+                .context("the vault service cannot start")?;
             running
                 .serve(listener, shutdown)
                 .await

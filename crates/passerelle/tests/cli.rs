@@ -433,3 +433,204 @@ async fn a_killed_platform_loses_no_acknowledged_account_nor_its_event() {
         }
     }
 }
+
+/// kill -9 of `passerelle up` during 100 concurrent uploads: after a restart every
+/// acknowledged document reads back intact, no partial document is visible, and the clean-up
+/// pass leaves no orphan bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_vault_keeps_every_acknowledged_document_intact() {
+    use passerelle_proto::identity::v1 as id;
+    use passerelle_proto::identity::v1::identity_client::IdentityClient;
+    use passerelle_proto::vault::v1 as pb;
+    use passerelle_proto::vault::v1::vault_client::VaultClient;
+
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD", "an admin passphrase"),
+        ("PASSERELLE_ARGON2_MEMORY_KIB", "1024"),
+        ("PASSERELLE_ARGON2_PASSES", "1"),
+    ];
+    async fn channel(addr: String) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(addr)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+    fn bearer(token: &str) -> impl tonic::service::Interceptor + Clone + use<> {
+        let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+            Ok(request)
+        }
+    }
+    async fn login(identity: &tonic::transport::Channel, username: &str, secret: &str) -> String {
+        IdentityClient::new(identity.clone())
+            .login(id::LoginRequest {
+                username: username.into(),
+                secret: secret.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("login of {username}: {e:?}"))
+            .into_inner()
+            .access_token
+    }
+    fn file(seed: u64) -> Vec<u8> {
+        let mut bytes = b"%PDF-1.7\n".to_vec();
+        let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        while bytes.len() < 1_200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            bytes.extend_from_slice(&state.to_le_bytes());
+        }
+        bytes
+    }
+    fn sha(bytes: &[u8]) -> Vec<u8> {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+            .as_ref()
+            .to_vec()
+    }
+
+    let mut up = start_up(data.path(), &env);
+    let identity = channel(address(&up, "identity")).await;
+    let admin = login(&identity, "admin", "an admin passphrase").await;
+    let mut as_admin = IdentityClient::with_interceptor(identity.clone(), bearer(&admin));
+    let account = |role: id::Role, name: &str| id::CreateAccountRequest {
+        role: role as i32,
+        username: name.into(),
+        given_name: "Test".into(),
+        family_name: "Person".into(),
+        secret: "a test passphrase".into(),
+        structure: "ccas-nord".into(),
+        ..Default::default()
+    };
+    as_admin
+        .create_account(account(id::Role::Agent, "agent-nord"))
+        .await
+        .unwrap();
+    let agent = login(&identity, "agent-nord", "a test passphrase").await;
+    let owner = IdentityClient::with_interceptor(identity.clone(), bearer(&agent))
+        .create_account(account(id::Role::Beneficiary, "owner-person"))
+        .await
+        .unwrap()
+        .into_inner()
+        .account
+        .unwrap()
+        .id;
+    let token = login(&identity, "owner-person", "a test passphrase").await;
+
+    let vault = VaultClient::with_interceptor(channel(address(&up, "vault")).await, bearer(&token));
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel();
+    for seed in 0..100u64 {
+        let (mut vault, acked_tx, owner) = (vault.clone(), acked_tx.clone(), owner.clone());
+        tokio::spawn(async move {
+            let bytes = file(seed);
+            let start = pb::UploadStart {
+                upload_id: uuid::Uuid::new_v4().to_string(),
+                owner_id: owner,
+                r#type: pb::DocumentType::Payslip as i32,
+                title: format!("payslip {seed}"),
+                size_bytes: bytes.len() as i64,
+                ..Default::default()
+            };
+            let mut messages = vec![pb::UploadRequest {
+                part: Some(pb::upload_request::Part::Start(start)),
+            }];
+            messages.extend(bytes.chunks(64 * 1024).map(|c| pb::UploadRequest {
+                part: Some(pb::upload_request::Part::Chunk(c.to_vec())),
+            }));
+            if let Ok(doc) = vault.upload(tokio_stream::iter(messages)).await {
+                let _ = acked_tx.send((doc.into_inner().id, sha(&bytes)));
+            }
+        });
+    }
+    drop(acked_tx);
+    let mut acked = Vec::new();
+    while acked.len() < 30 {
+        acked.push(acked_rx.recv().await.expect("the uploads stopped early"));
+    }
+    up.child.kill().unwrap(); // SIGKILL, uploads in flight
+    up.child.wait().unwrap();
+    while let Ok(more) = acked_rx.try_recv() {
+        acked.push(more);
+    }
+    assert!(
+        acked.len() < 100,
+        "all uploads finished before the kill: the test proves nothing"
+    );
+
+    let up = start_up(data.path(), &env);
+    let identity = channel(address(&up, "identity")).await;
+    let token = login(&identity, "owner-person", "a test passphrase").await;
+    let mut vault =
+        VaultClient::with_interceptor(channel(address(&up, "vault")).await, bearer(&token));
+    let download = |vault: &mut VaultClient<_>, doc: String| {
+        let request = pb::DownloadRequest {
+            owner_id: owner.clone(),
+            document_id: doc,
+        };
+        let mut vault = vault.clone();
+        async move {
+            let mut stream = vault.download(request).await.unwrap().into_inner();
+            let mut bytes = Vec::new();
+            while let Some(message) = stream.message().await.unwrap() {
+                if let Some(pb::download_response::Part::Chunk(chunk)) = message.part {
+                    bytes.extend(chunk);
+                }
+            }
+            bytes
+        }
+    };
+    for (doc, hash) in &acked {
+        let bytes = download(&mut vault, doc.clone()).await;
+        assert_eq!(
+            &sha(&bytes),
+            hash,
+            "acknowledged document {doc} is not intact"
+        );
+    }
+    let listed = vault
+        .list_documents(pb::ListDocumentsRequest {
+            owner_id: owner.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .documents;
+    assert!(listed.len() >= acked.len());
+    for doc in &listed {
+        let bytes = download(&mut vault, doc.id.clone()).await;
+        assert_eq!(
+            bytes.len() as i64,
+            doc.size_bytes,
+            "document {} is visible but partial",
+            doc.id
+        );
+    }
+
+    std::thread::sleep(Duration::from_millis(1100));
+    let cleanup = passerelle()
+        .args(["vault", "cleanup", "--older-than", "0s", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        cleanup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cleanup.stderr)
+    );
+    let stored: std::collections::BTreeSet<String> =
+        std::fs::read_dir(data.path().join(format!("documents/docs/{owner}")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    let visible: std::collections::BTreeSet<String> = listed.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(
+        stored, visible,
+        "bytes without a document survived the clean-up"
+    );
+}

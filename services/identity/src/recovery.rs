@@ -5,47 +5,11 @@
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-use crate::credentials::sha256_hex;
+pub use passerelle_access::codes::{new_code, normalize as normalize_code};
 
-/// Crockford's base32: no I, L, O or U, so nothing reads as another character.
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// A new one-time code, `XXXX-XXXX-XXXX` (60 random bits).
-pub fn new_code() -> String {
-    let mut bytes = [0u8; 12];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    let chars: Vec<char> = bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(b & 31)] as char)
-        .collect();
-    chars
-        .chunks(4)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// The code as typed (any case, spaces or dashes, O for 0, I or L for 1), in canonical form.
-pub fn normalize_code(typed: &str) -> String {
-    let raw: String = typed
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| match c.to_ascii_uppercase() {
-            'O' => '0',
-            'I' | 'L' => '1',
-            other => other,
-        })
-        .collect();
-    raw.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// The stored form of a code.
+/// The stored form of a recovery code, bound to its username.
 pub fn code_hash(username: &str, code: &str) -> String {
-    sha256_hex(&format!("{username}:{}", normalize_code(code)))
+    passerelle_access::codes::hash_in(username, code)
 }
 
 /// What the QR code holds: the username and the code, for the recovery screen to fill in.
@@ -205,28 +169,6 @@ fn pdf_bytes(text: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_are_readable_and_forgiving_to_type() {
-        let code = new_code();
-        assert_eq!(code.len(), 14);
-        assert!(
-            code.chars()
-                .all(|c| c == '-' || ALPHABET.contains(&(c as u8))),
-            "{code}"
-        );
-        assert_eq!(normalize_code(&code.to_lowercase().replace('-', " ")), code);
-        assert_eq!(normalize_code("7kq4 m2xd 9pwa"), "7KQ4-M2XD-9PWA");
-        assert_eq!(normalize_code("O0IL"), "0011");
-        assert_eq!(
-            code_hash("marie", "7kq4m2xd9pwa"),
-            code_hash("marie", "7KQ4-M2XD-9PWA")
-        );
-        assert_ne!(
-            code_hash("marie", "7KQ4-M2XD-9PWA"),
-            code_hash("paul", "7KQ4-M2XD-9PWA")
-        );
-    }
 
     #[test]
     fn the_sheet_is_a_well_formed_pdf_with_the_code() {

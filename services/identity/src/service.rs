@@ -14,7 +14,9 @@ use passerelle_proto::events::v1 as events;
 use passerelle_store::{DynStore, KeyRange, Mutation, Row};
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::{Throttle, ThrottleKey, sha256_hex};
+use passerelle_access::throttle::{Throttle, ThrottleKey};
+
+use crate::credentials::sha256_hex;
 use crate::domain::{
     Account, Language, MandateDuration, PersonName, Phone, Secret, StoredRole, Username,
     parse_structure,

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use passerelle_access::throttle::MAX_DELAY;
 use passerelle_identity::IdpChoice;
-use passerelle_identity::credentials::MAX_DELAY;
 use passerelle_identity::service::WRONG_CREDENTIALS;
 use passerelle_kit::clock::ManualClock;
 use passerelle_proto::identity::v1 as pb;

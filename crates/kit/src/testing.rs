@@ -1,0 +1,99 @@
+//! Test tooling for services: a throwaway RS256 issuer making Keycloak-shaped tokens, and the
+//! verifier that trusts it. (Real tokens come from the identity service or Keycloak.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::auth::{JwtVerifier, KeySource};
+
+pub const TEST_ISSUER: &str = "https://sso.test/realms/passerelle";
+
+/// A fresh RSA key that signs tokens for tests.
+pub struct TestIssuer {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+impl Default for TestIssuer {
+    fn default() -> Self {
+        Self::new("test-key")
+    }
+}
+
+impl TestIssuer {
+    pub fn new(kid: &str) -> Self {
+        let key = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
+        let der = AsDer::<Pkcs8V1Der<'_>>::as_der(&key).expect("PKCS#8");
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(der.as_ref())
+        );
+        let public = key.public_key();
+        let jwk = json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        });
+        Self {
+            kid: kid.to_owned(),
+            encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            jwk,
+        }
+    }
+
+    pub fn jwk(&self) -> Value {
+        self.jwk.clone()
+    }
+
+    pub fn jwks(&self) -> JwkSet {
+        serde_json::from_value(json!({ "keys": [self.jwk()] })).unwrap()
+    }
+
+    /// A verifier trusting this issuer only.
+    pub fn verifier(&self) -> JwtVerifier {
+        JwtVerifier::new(TEST_ISSUER, None, KeySource::Static(self.jwks()))
+    }
+
+    /// Keycloak-shaped claims, valid for an hour.
+    pub fn claims(sub: &str, roles: &[&str], structure: Option<&str>) -> Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        json!({
+            "iss": TEST_ISSUER, "sub": sub, "azp": "passerelle-test", "jti": uuid::Uuid::new_v4().to_string(),
+            "iat": now, "exp": now + 3600,
+            "realm_access": { "roles": roles },
+            "structure": structure,
+        })
+    }
+
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+
+    /// A token for `sub` with one role and, for staff, a structure.
+    pub fn token(&self, sub: &str, role: &str, structure: Option<&str>) -> String {
+        self.sign(&Self::claims(sub, &[role], structure))
+    }
+}

@@ -1,0 +1,188 @@
+//! Agents reach documents only under a mandate with the documents scope, never see private
+//! ones, and every act lands in the owner's audit trail. Admins see nothing.
+
+use passerelle_access::{Access, Scope};
+use passerelle_proto::vault::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::{OWNER, download, new_id, pdf, spawn_app, start, upload};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_need_a_documents_mandate_and_never_see_private_papers() {
+    let app = spawn_app().await;
+    let mut owner = app.owner();
+    let shared = upload(
+        &mut owner,
+        start(&new_id(), OWNER, 50_000, 0),
+        pdf(50_000, 1),
+    )
+    .await
+    .unwrap();
+    let mut private = start(&new_id(), OWNER, 50_000, 0);
+    private.private = true;
+    let secret = upload(&mut owner, private, pdf(50_000, 2)).await.unwrap();
+
+    let mut agent = app.agent("ccas-nord");
+    let list = pb::ListDocumentsRequest {
+        owner_id: OWNER.into(),
+        ..Default::default()
+    };
+    let refused = agent.list_documents(list.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("no live mandate"),
+        "{}",
+        refused.message()
+    );
+
+    app.mandate(&[Scope::Alerts]).await;
+    assert_eq!(
+        agent.list_documents(list.clone()).await.unwrap_err().code(),
+        Code::PermissionDenied,
+        "alerts is not documents"
+    );
+
+    app.mandate(&[Scope::Documents]).await;
+    let seen = agent
+        .list_documents(list.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .documents;
+    let ids: Vec<&str> = seen.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [shared.id.as_str()],
+        "private documents are not listed"
+    );
+    let hidden = download(&mut agent, OWNER, &secret.id).await.unwrap_err();
+    assert_eq!(
+        hidden.code(),
+        Code::NotFound,
+        "private documents do not exist for agents"
+    );
+    let (_, bytes, error) = download(&mut agent, OWNER, &shared.id).await.unwrap();
+    assert!(error.is_none() && bytes.len() == 50_000);
+    let mut make_private = pb::UpdateDocumentRequest {
+        owner_id: OWNER.into(),
+        document_id: shared.id.clone(),
+        ..Default::default()
+    };
+    make_private.private = Some(false);
+    assert_eq!(
+        agent
+            .update_document(make_private)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+
+    // An agent of another structure, and an admin, get nothing.
+    assert_eq!(
+        app.agent("ccas-sud")
+            .list_documents(list.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let admin = app.issuer.token("admin-1", "admin", Some("passerelle"));
+    assert_eq!(
+        app.client(Some(&admin))
+            .list_documents(list.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        app.client(None)
+            .list_documents(list)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+
+    let (trail, _) = Access::new(app.store.clone())
+        .trail(OWNER, None, 100)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"vault.ListDocuments") && actions.contains(&"vault.DownloadDocument"),
+        "{actions:?}"
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.actor == "agent-7" && e.mandate_id.is_some())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checklists_say_what_is_missing_in_plain_words() {
+    let app = spawn_app().await;
+    let mut owner = app.owner();
+    let mut passport = start(&new_id(), OWNER, 30_000, 0);
+    passport.r#type = pb::DocumentType::Passport as i32;
+    passport.expires_on = "2020-01-01".into();
+    upload(&mut owner, passport, pdf(30_000, 1)).await.unwrap();
+    let mut cv = start(&new_id(), OWNER, 30_000, 0);
+    cv.r#type = pb::DocumentType::Cv as i32;
+    upload(&mut owner, cv, pdf(30_000, 2)).await.unwrap();
+
+    let procedures = owner
+        .list_procedures(pb::ListProceduresRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .procedures;
+    assert!(procedures.iter().any(|p| p.id == "job_search"));
+    let checklist = owner
+        .checklist(pb::ChecklistRequest {
+            owner_id: OWNER.into(),
+            procedure_id: "job_search".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!checklist.complete);
+    let status: Vec<(String, String)> = checklist
+        .items
+        .iter()
+        .map(|i| (i.requirement.as_ref().unwrap().id.clone(), i.status.clone()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("identity".into(), "expired".into()),
+            ("health".into(), "missing".into()),
+            ("cv".into(), "ok".into()),
+            ("address".into(), "missing".into())
+        ]
+    );
+    assert!(checklist.items[0].advice.contains("périmé"));
+    assert!(
+        checklist.items[1]
+            .advice
+            .starts_with("Il manque : la carte vitale"),
+        "{}",
+        checklist.items[1].advice
+    );
+    let unknown = owner
+        .checklist(pb::ChecklistRequest {
+            owner_id: OWNER.into(),
+            procedure_id: "visa".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        unknown
+            .message()
+            .contains("known are rsa, domiciliation, css, job_search"),
+        "{}",
+        unknown.message()
+    );
+}

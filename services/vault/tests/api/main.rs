@@ -1,0 +1,11 @@
+//! The vault over gRPC, as clients use it: servers on port 0, an isolated store, bus and blob
+//! directory per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod agents;
+mod integrity;
+mod lifecycle;
+mod sharing;
+mod upload;
