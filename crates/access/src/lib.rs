@@ -243,21 +243,15 @@ impl Access {
     /// Every mandate of a beneficiary, live or not.
     pub async fn mandates(&self, beneficiary: &str) -> Result<Vec<Mandate>, ServiceError> {
         let mut out = Vec::new();
-        let mut range = KeyRange::all();
-        loop {
-            let page = self
-                .store
-                .scan(MANDATES_TABLE, beneficiary, &range, 500)
-                .await
-                .map_err(store_error)?;
-            for (_, bytes) in &page.rows {
-                out.push(Mandate::decode(bytes)?);
-            }
-            match page.next {
-                Some(next) => range = next,
-                None => return Ok(out),
-            }
+        let rows = self
+            .store
+            .scan_all(MANDATES_TABLE, beneficiary)
+            .await
+            .map_err(store_error)?;
+        for (_, bytes) in &rows {
+            out.push(Mandate::decode(bytes)?);
         }
+        Ok(out)
     }
 
     pub async fn mandate(

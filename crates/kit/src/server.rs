@@ -43,6 +43,7 @@ pub struct GrpcServer {
     args: ServerArgs,
     verifier: Option<JwtVerifier>,
     http: Option<axum::Router>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -61,7 +62,15 @@ impl GrpcServer {
             args,
             verifier: None,
             http: None,
+            tasks: Vec::new(),
         }
+    }
+
+    /// Background work of the service (relays, consumers, schedules): it stops with the server,
+    /// which waits for it after draining requests.
+    pub fn with_tasks(mut self, tasks: Vec<tokio::task::JoinHandle<()>>) -> Self {
+        self.tasks.extend(tasks);
+        self
     }
 
     /// Also serves plain HTTP routes (HTTP/1.1 and HTTP/2) on the same port, behind the same
@@ -183,13 +192,19 @@ impl GrpcServer {
             .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
         tokio::pin!(server);
         let grace = self.args.shutdown_grace;
-        tokio::select! {
+        let result = tokio::select! {
             result = &mut server => result,
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests still running after the grace period; stopping anyway");
                 Ok(())
             }
+        };
+        // The server may have ended on its own (an error): stop the background work too.
+        shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
         }
+        result
     }
 }
 

@@ -38,3 +38,25 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// Runs `task` now and then every `period` until `shutdown` (schedules: rotations, reminders,
+/// clean-ups).
+pub fn every<F, Fut>(
+    period: std::time::Duration,
+    shutdown: CancellationToken,
+    mut task: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            task().await;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(period) => {}
+            }
+        }
+    })
+}

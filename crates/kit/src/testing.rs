@@ -17,6 +17,14 @@ use crate::auth::{JwtVerifier, KeySource};
 
 pub const TEST_ISSUER: &str = "https://sso.test/realms/passerelle";
 
+/// Unix time in seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 /// A fresh RSA key that signs tokens for tests.
 pub struct TestIssuer {
     kid: String,
@@ -64,7 +72,15 @@ impl TestIssuer {
     }
 
     pub fn jwks(&self) -> JwkSet {
-        serde_json::from_value(json!({ "keys": [self.jwk()] })).unwrap()
+        Self::jwks_of(&[self])
+    }
+
+    /// One key set publishing several issuers' keys (a rotation, a forger with the same kid…).
+    pub fn jwks_of(issuers: &[&TestIssuer]) -> JwkSet {
+        serde_json::from_value(
+            json!({ "keys": issuers.iter().map(|i| i.jwk()).collect::<Vec<_>>() }),
+        )
+        .unwrap()
     }
 
     /// A verifier trusting this issuer only.
@@ -95,5 +111,23 @@ impl TestIssuer {
     /// A token for `sub` with one role and, for staff, a structure.
     pub fn token(&self, sub: &str, role: &str, structure: Option<&str>) -> String {
         self.sign(&Self::claims(sub, &[role], structure))
+    }
+}
+
+/// A client interceptor adding `authorization: Bearer <token>` when there is a token.
+#[derive(Clone, Debug)]
+pub struct Bearer(pub Option<String>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        Ok(request)
     }
 }

@@ -1,20 +1,22 @@
 //! Token verification: what is accepted, what is refused, and that each refusal says why.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{ISSUER, TestIssuer, now};
 use passerelle_kit::auth::{AuthError, JwtVerifier, KeySource, Role};
+use passerelle_kit::testing::{TEST_ISSUER as ISSUER, TestIssuer, now};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn verifier(issuers: &[&TestIssuer]) -> JwtVerifier {
-    JwtVerifier::new(ISSUER, None, KeySource::Static(TestIssuer::jwks(issuers)))
+    JwtVerifier::new(
+        ISSUER,
+        None,
+        KeySource::Static(TestIssuer::jwks_of(issuers)),
+    )
 }
 
 #[tokio::test]
@@ -28,9 +30,11 @@ async fn a_keycloak_shaped_token_gives_its_principal() {
             "default-roles-passerelle",
             "agent",
         ],
+        None,
     );
     claims["structure"] = json!("ccas-nord");
     claims["act"] = json!({ "sub": "agent-3" });
+    claims["jti"] = json!("t-1");
     let principal = verifier(&[&issuer])
         .verify(&issuer.sign(&claims))
         .await
@@ -43,7 +47,7 @@ async fn a_keycloak_shaped_token_gives_its_principal() {
     );
     assert_eq!(principal.structure.as_deref(), Some("ccas-nord"));
     assert_eq!(principal.actor.as_deref(), Some("agent-3"));
-    assert_eq!(principal.client.as_deref(), Some("passerelle-web"));
+    assert_eq!(principal.client.as_deref(), Some("passerelle-test"));
     assert_eq!(principal.token_id.as_deref(), Some("t-1"));
     assert!(principal.require_any(&[Role::Manager, Role::Agent]).is_ok());
     let denied = principal
@@ -56,7 +60,7 @@ async fn a_keycloak_shaped_token_gives_its_principal() {
 #[tokio::test]
 async fn an_expired_token_is_refused_as_expired() {
     let issuer = TestIssuer::new("k1");
-    let mut claims = TestIssuer::claims("p", &["beneficiary"]);
+    let mut claims = TestIssuer::claims("p", &["beneficiary"], None);
     claims["exp"] = json!(now() - 120);
     let err = verifier(&[&issuer])
         .verify(&issuer.sign(&claims))
@@ -82,14 +86,17 @@ async fn a_forged_or_altered_token_is_refused() {
     let real = TestIssuer::new("k1");
     let forger = TestIssuer::new("k1"); // same key id, different key
     let v = verifier(&[&real]);
-    let err = v.verify(&forger.token("p", &["admin"])).await.unwrap_err();
+    let err = v
+        .verify(&forger.sign(&TestIssuer::claims("p", &["admin"], None)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::BadSignature { .. }), "{err:?}");
     assert!(err.to_string().contains("does not verify"), "{err}");
 
     // A genuine token whose payload was swapped for one granting more.
-    let token = real.token("p", &["beneficiary"]);
+    let token = real.sign(&TestIssuer::claims("p", &["beneficiary"], None));
     let parts: Vec<&str> = token.split('.').collect();
-    let richer = URL_SAFE_NO_PAD.encode(TestIssuer::claims("p", &["admin"]).to_string());
+    let richer = URL_SAFE_NO_PAD.encode(TestIssuer::claims("p", &["admin"], None).to_string());
     let altered = format!("{}.{}.{}", parts[0], richer, parts[2]);
     assert!(matches!(
         v.verify(&altered).await.unwrap_err(),
@@ -102,7 +109,7 @@ async fn other_issuers_algorithms_and_keys_are_refused() {
     let issuer = TestIssuer::new("k1");
     let v = verifier(&[&issuer]);
 
-    let mut claims = TestIssuer::claims("p", &[]);
+    let mut claims = TestIssuer::claims("p", &[], None);
     claims["iss"] = json!("https://evil.test/realms/passerelle");
     let err = v.verify(&issuer.sign(&claims)).await.unwrap_err();
     assert!(matches!(err, AuthError::WrongIssuer { .. }), "{err:?}");
@@ -117,7 +124,7 @@ async fn other_issuers_algorithms_and_keys_are_refused() {
     header.kid = Some("k1".into());
     let hs = jsonwebtoken::encode(
         &header,
-        &TestIssuer::claims("p", &["admin"]),
+        &TestIssuer::claims("p", &["admin"], None),
         &jsonwebtoken::EncodingKey::from_secret(issuer.jwk()["n"].as_str().unwrap().as_bytes()),
     )
     .unwrap();
@@ -130,7 +137,7 @@ async fn other_issuers_algorithms_and_keys_are_refused() {
     let unsigned = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(TestIssuer::claims("p", &["admin"]).to_string())
+        URL_SAFE_NO_PAD.encode(TestIssuer::claims("p", &["admin"], None).to_string())
     );
     assert!(matches!(
         v.verify(&unsigned).await.unwrap_err(),
@@ -138,7 +145,10 @@ async fn other_issuers_algorithms_and_keys_are_refused() {
     ));
 
     let stranger = TestIssuer::new("k2");
-    let err = v.verify(&stranger.token("p", &[])).await.unwrap_err();
+    let err = v
+        .verify(&stranger.sign(&TestIssuer::claims("p", &[], None)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, AuthError::UnknownKey { ref kid, .. } if kid == "k2"),
         "{err:?}"
@@ -159,7 +169,7 @@ async fn the_authorization_header_must_be_bearer() {
             .unwrap_err(),
         AuthError::MalformedHeader
     );
-    let token = issuer.token("p", &[]);
+    let token = issuer.sign(&TestIssuer::claims("p", &[], None));
     assert!(
         v.verify_header(Some(&format!("Bearer {token}")))
             .await
@@ -170,13 +180,13 @@ async fn the_authorization_header_must_be_bearer() {
 #[tokio::test]
 async fn the_audience_is_checked_when_configured() {
     let issuer = TestIssuer::new("k1");
-    let jwks = TestIssuer::jwks(&[&issuer]);
+    let jwks = TestIssuer::jwks_of(&[&issuer]);
     let v = JwtVerifier::new(
         ISSUER,
         Some("passerelle-api".into()),
         KeySource::Static(jwks),
     );
-    let mut claims = TestIssuer::claims("p", &[]);
+    let mut claims = TestIssuer::claims("p", &[], None);
     claims["aud"] = json!(["account"]);
     let err = v.verify(&issuer.sign(&claims)).await.unwrap_err();
     assert_eq!(
@@ -229,14 +239,25 @@ async fn rotated_keys_are_fetched_and_fetches_are_rate_limited() {
     let url = jwks_server(body.clone(), fetches.clone()).await;
     let v = JwtVerifier::for_issuer(ISSUER, Some(&url), None);
 
-    assert!(v.verify(&old.token("p", &[])).await.is_ok());
-    assert!(v.verify(&old.token("p", &[])).await.is_ok());
+    assert!(
+        v.verify(&old.sign(&TestIssuer::claims("p", &[], None)))
+            .await
+            .is_ok()
+    );
+    assert!(
+        v.verify(&old.sign(&TestIssuer::claims("p", &[], None)))
+            .await
+            .is_ok()
+    );
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "keys are cached");
 
     // The issuer rotates; a token with the new key id arrives within the refresh interval:
     // no second fetch yet, so it is refused as unknown rather than hammering the issuer.
     *body.lock().unwrap() = json!({ "keys": [old.jwk(), new.jwk()] }).to_string();
-    let err = v.verify(&new.token("p", &[])).await.unwrap_err();
+    let err = v
+        .verify(&new.sign(&TestIssuer::claims("p", &[], None)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::UnknownKey { .. }), "{err:?}");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
@@ -251,7 +272,11 @@ async fn a_new_key_id_triggers_a_refetch() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let url = jwks_server(body, fetches.clone()).await;
     let v = JwtVerifier::for_issuer(ISSUER, Some(&url), None);
-    assert!(v.verify(&second.token("p", &[])).await.is_ok());
+    assert!(
+        v.verify(&second.sign(&TestIssuer::claims("p", &[], None)))
+            .await
+            .is_ok()
+    );
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 
@@ -259,7 +284,10 @@ async fn a_new_key_id_triggers_a_refetch() {
 async fn an_unreachable_issuer_says_where_it_looked() {
     let issuer = TestIssuer::new("k1");
     let v = JwtVerifier::for_issuer("http://127.0.0.1:1/realms/passerelle", None, None);
-    let err = v.verify(&issuer.token("p", &[])).await.unwrap_err();
+    let err = v
+        .verify(&issuer.sign(&TestIssuer::claims("p", &[], None)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::JwksUnavailable { .. }), "{err:?}");
     assert!(
         err.to_string()

@@ -2,15 +2,13 @@
 //! trace context and graceful drain, observed from a real client over loopback.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{ISSUER, TestIssuer};
 use passerelle_kit::CancellationToken;
 use passerelle_kit::auth::{JwtVerifier, KeySource};
 use passerelle_kit::config::ServerArgs;
 use passerelle_kit::server::{GrpcServer, principal};
+use passerelle_kit::testing::{TEST_ISSUER as ISSUER, TestIssuer, now};
 use passerelle_proto::platform::v1::platform_client::PlatformClient;
 use passerelle_proto::platform::v1::platform_server::{Platform, PlatformServer};
 use passerelle_proto::platform::v1::{InfoRequest, InfoResponse};
@@ -43,7 +41,11 @@ struct Running {
 async fn spawn(issuer: &TestIssuer, delay: Duration, args: ServerArgs) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let verifier = JwtVerifier::new(ISSUER, None, KeySource::Static(TestIssuer::jwks(&[issuer])));
+    let verifier = JwtVerifier::new(
+        ISSUER,
+        None,
+        KeySource::Static(TestIssuer::jwks_of(&[issuer])),
+    );
     let shutdown = CancellationToken::new();
     let server = GrpcServer::new(args)
         .with_auth(Some(verifier))
@@ -76,7 +78,11 @@ async fn tokens_are_verified_before_the_service_runs() {
     let mut client = PlatformClient::new(server.channel.clone());
 
     let ok = client
-        .info(with_token(&issuer.token("person-1", &["beneficiary"])))
+        .info(with_token(&issuer.sign(&TestIssuer::claims(
+            "person-1",
+            &["beneficiary"],
+            None,
+        ))))
         .await
         .unwrap();
     assert_eq!(ok.into_inner().version, "person-1");
@@ -89,7 +95,7 @@ async fn tokens_are_verified_before_the_service_runs() {
         missing.message()
     );
 
-    let forged = TestIssuer::new("k1").token("person-1", &["admin"]);
+    let forged = TestIssuer::new("k1").sign(&TestIssuer::claims("person-1", &["admin"], None));
     let refused = client.info(with_token(&forged)).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
     assert!(
@@ -98,8 +104,8 @@ async fn tokens_are_verified_before_the_service_runs() {
         refused.message()
     );
 
-    let mut claims = TestIssuer::claims("person-1", &[]);
-    claims["exp"] = serde_json::json!(common::now() - 3600);
+    let mut claims = TestIssuer::claims("person-1", &[], None);
+    claims["exp"] = serde_json::json!(now() - 3600);
     let expired = client
         .info(with_token(&issuer.sign(&claims)))
         .await
@@ -121,7 +127,7 @@ async fn beyond_the_concurrency_limit_calls_are_shed_not_queued() {
         ..ServerArgs::default()
     };
     let server = spawn(&issuer, Duration::from_millis(800), args).await;
-    let token = issuer.token("p", &[]);
+    let token = issuer.sign(&TestIssuer::claims("p", &[], None));
     let calls = (0..6).map(|_| {
         let mut client = PlatformClient::new(server.channel.clone());
         let request = with_token(&token);
@@ -151,7 +157,11 @@ async fn slow_calls_time_out_and_request_ids_come_back() {
     let server = spawn(&issuer, Duration::from_secs(5), args).await;
     let mut client = PlatformClient::new(server.channel.clone());
     let err = client
-        .info(with_token(&issuer.token("p", &[])))
+        .info(with_token(&issuer.sign(&TestIssuer::claims(
+            "p",
+            &[],
+            None,
+        ))))
         .await
         .unwrap_err();
     assert!(
@@ -161,14 +171,18 @@ async fn slow_calls_time_out_and_request_ids_come_back() {
 
     let fast = spawn(&issuer, Duration::ZERO, ServerArgs::default()).await;
     let mut client = PlatformClient::new(fast.channel.clone());
-    let mut request = with_token(&issuer.token("p", &[]));
+    let mut request = with_token(&issuer.sign(&TestIssuer::claims("p", &[], None)));
     request
         .metadata_mut()
         .insert("x-request-id", "req-42".parse().unwrap());
     let response = client.info(request).await.unwrap();
     assert_eq!(response.metadata().get("x-request-id").unwrap(), "req-42");
     let generated = client
-        .info(with_token(&issuer.token("p", &[])))
+        .info(with_token(&issuer.sign(&TestIssuer::claims(
+            "p",
+            &[],
+            None,
+        ))))
         .await
         .unwrap();
     assert!(
@@ -182,7 +196,7 @@ async fn shutdown_lets_in_flight_calls_finish() {
     let issuer = TestIssuer::new("k1");
     let server = spawn(&issuer, Duration::from_millis(700), ServerArgs::default()).await;
     let mut client = PlatformClient::new(server.channel.clone());
-    let token = issuer.token("person-9", &[]);
+    let token = issuer.sign(&TestIssuer::claims("person-9", &[], None));
     let in_flight = tokio::spawn(async move { client.info(with_token(&token)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.shutdown.cancel();

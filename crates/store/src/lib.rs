@@ -66,6 +66,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies every mutation or none (across tables and partitions).
     async fn batch(&self, mutations: Vec<Mutation>) -> Result<()>;
+
+    /// Every row of one partition, in clustering-key order, read page by page. Meant for
+    /// partitions known to stay small (a person's mandates, a vault's documents).
+    async fn scan_all(&self, table: &str, pk: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut rows = Vec::new();
+        let mut range = KeyRange::all();
+        loop {
+            let page = self.scan(table, pk, &range, 1000).await?;
+            rows.extend(page.rows);
+            match page.next {
+                Some(next) => range = next,
+                None => return Ok(rows),
+            }
+        }
+    }
 }
 
 /// A shared, engine-erased store.

@@ -21,7 +21,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use passerelle_kit::ServiceError;
 use passerelle_kit::clock::DynClock;
 use passerelle_kit::secrets::MasterKey;
-use passerelle_store::{DynStore, KeyRange, Row};
+use passerelle_store::{DynStore, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -106,34 +106,27 @@ impl Issuer {
     /// Reads the key set from the store.
     pub async fn reload(&self) -> Result<(), ServiceError> {
         let mut loaded = Vec::new();
-        let mut range = KeyRange::all();
-        loop {
-            let page = self
-                .store
-                .scan(KEYS_TABLE, KEYS_PARTITION, &range, 100)
-                .await
-                .map_err(unavailable)?;
-            for (kid, bytes) in &page.rows {
-                let stored: StoredKey = serde_json::from_slice(bytes).map_err(|e| {
-                    ServiceError::Internal(format!("issuer key {kid} does not decode: {e}"))
-                })?;
-                let sealed = STANDARD
-                    .decode(&stored.sealed_private)
-                    .map_err(|e| ServiceError::Internal(format!("issuer key {kid}: {e}")))?;
-                let der = self.master.open(&format!("issuer-key:{kid}"), &sealed).map_err(|e| {
-                    ServiceError::Internal(format!("issuer key {kid}: {e}; is PASSERELLE_MASTER_KEY_FILE the one it was made with?"))
-                })?;
-                loaded.push(SigningKey {
-                    kid: stored.kid,
-                    created_at: stored.created_at,
-                    encoding: encoding_key(&der),
-                    jwk: stored.jwk,
-                });
-            }
-            match page.next {
-                Some(next) => range = next,
-                None => break,
-            }
+        let rows = self
+            .store
+            .scan_all(KEYS_TABLE, KEYS_PARTITION)
+            .await
+            .map_err(unavailable)?;
+        for (kid, bytes) in &rows {
+            let stored: StoredKey = serde_json::from_slice(bytes).map_err(|e| {
+                ServiceError::Internal(format!("issuer key {kid} does not decode: {e}"))
+            })?;
+            let sealed = STANDARD
+                .decode(&stored.sealed_private)
+                .map_err(|e| ServiceError::Internal(format!("issuer key {kid}: {e}")))?;
+            let der = self.master.open(&format!("issuer-key:{kid}"), &sealed).map_err(|e| {
+                ServiceError::Internal(format!("issuer key {kid}: {e}; is PASSERELLE_MASTER_KEY_FILE the one it was made with?"))
+            })?;
+            loaded.push(SigningKey {
+                kid: stored.kid,
+                created_at: stored.created_at,
+                encoding: encoding_key(&der),
+                jwk: stored.jwk,
+            });
         }
         loaded.sort_by_key(|k| k.created_at);
         if let Ok(mut keys) = self.keys.write() {

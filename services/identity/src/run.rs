@@ -12,6 +12,7 @@ use passerelle_kit::clock::DynClock;
 use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
 use passerelle_kit::server::GrpcServer;
+use passerelle_kit::shutdown::every;
 use passerelle_store::DynStore;
 use tokio::net::TcpListener;
 
@@ -83,7 +84,6 @@ pub struct Running {
     /// The built-in issuer, when it is the provider.
     pub issuer: Option<Issuer>,
     server: GrpcServer,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -120,21 +120,22 @@ pub async fn start(
                 let router = issuer.router();
                 builtin_issuer = Some(issuer.clone());
                 {
-                    let (issuer, shutdown) = (issuer.clone(), shutdown.clone());
-                    tasks.push(tokio::spawn(async move {
-                        loop {
-                            tokio::select! {
-                                () = shutdown.cancelled() => return,
-                                () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                    let issuer = issuer.clone();
+                    tasks.push(every(
+                        Duration::from_secs(60),
+                        shutdown.clone(),
+                        move || {
+                            let issuer = issuer.clone();
+                            async move {
+                                if let Err(e) = issuer.rotate_if_due().await {
+                                    tracing::warn!(error = %e, "key rotation check failed");
+                                }
+                                if let Err(e) = issuer.reload().await {
+                                    tracing::warn!(error = %e, "reloading signing keys failed");
+                                }
                             }
-                            if let Err(e) = issuer.rotate_if_due().await {
-                                tracing::warn!(error = %e, "key rotation check failed");
-                            }
-                            if let Err(e) = issuer.reload().await {
-                                tracing::warn!(error = %e, "reloading signing keys failed");
-                            }
-                        }
-                    }));
+                        },
+                    ));
                 }
                 let verifier = JwtVerifier::new(
                     issuer_url.clone(),
@@ -159,20 +160,21 @@ pub async fn start(
         config.sms.clone(),
     );
     {
-        let (service, shutdown) = (service.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                match service.announce_expired_mandates().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(mandates = n, "announced expired mandates"),
-                    Err(e) => tracing::warn!(error = %e, "announcing expired mandates failed"),
+        let service = service.clone();
+        tasks.push(every(
+            Duration::from_secs(60),
+            shutdown.clone(),
+            move || {
+                let service = service.clone();
+                async move {
+                    match service.announce_expired_mandates().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(mandates = n, "announced expired mandates"),
+                        Err(e) => tracing::warn!(error = %e, "announcing expired mandates failed"),
+                    }
                 }
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(60)) => {}
-                }
-            }
-        }));
+            },
+        ));
     }
     let bootstrap_admin_created = match &config.bootstrap_admin {
         Some((username, password)) => bootstrap_admin(&service, username, password).await?,
@@ -189,8 +191,7 @@ pub async fn start(
         verifier,
         bootstrap_admin_created,
         issuer: builtin_issuer,
-        server,
-        tasks,
+        server: server.with_tasks(tasks),
     })
 }
 
@@ -201,12 +202,7 @@ impl Running {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), tonic::transport::Error> {
-        let result = self.server.serve(listener, shutdown.clone()).await;
-        shutdown.cancel();
-        for task in self.tasks {
-            let _ = task.await;
-        }
-        result
+        self.server.serve(listener, shutdown).await
     }
 }
 

@@ -11,7 +11,7 @@ use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_kit::clock::DynClock;
 use passerelle_proto::events::v1 as events;
-use passerelle_store::{DynStore, KeyRange, Mutation, Row};
+use passerelle_store::{DynStore, Mutation, Row};
 use serde::{Deserialize, Serialize};
 
 use passerelle_access::throttle::{Throttle, ThrottleKey};
@@ -571,23 +571,15 @@ impl Identity {
             passerelle_access::MANDATES_TABLE,
             passerelle_access::AUDIT_TABLE,
         ] {
-            let mut range = KeyRange::all();
-            loop {
-                let page = self
-                    .store
-                    .scan(table, &account.id, &range, 500)
-                    .await
-                    .map_err(unavailable)?;
-                batch.extend(
-                    page.rows
-                        .iter()
-                        .map(|(ck, _)| Mutation::delete(table, &account.id, ck)),
-                );
-                match page.next {
-                    Some(next) => range = next,
-                    None => break,
-                }
-            }
+            let rows = self
+                .store
+                .scan_all(table, &account.id)
+                .await
+                .map_err(unavailable)?;
+            batch.extend(
+                rows.iter()
+                    .map(|(ck, _)| Mutation::delete(table, &account.id, ck)),
+            );
         }
         self.commit(batch).await?;
         tracing::info!(account_id = %account.id, by = %principal.subject, "account erased");
@@ -1321,66 +1313,58 @@ impl Identity {
         // Expiries are indexed by day; look back a week so a stopped service catches up.
         for day in (now / 86_400 - 7)..=(now / 86_400) {
             let partition = format!("{day}");
-            let mut range = KeyRange::all();
-            loop {
-                let page = self
+            let rows = self
+                .store
+                .scan_all(EXPIRY_INDEX, &partition)
+                .await
+                .map_err(unavailable)?;
+            for (ck, beneficiary) in &rows {
+                let Some((expires, mandate_id)) = ck.split_once('/') else {
+                    continue;
+                };
+                if expires.parse::<i64>().unwrap_or(i64::MAX) > now {
+                    continue;
+                }
+                let beneficiary = String::from_utf8_lossy(beneficiary).into_owned();
+                let Some(mut mandate) = self.access.mandate(&beneficiary, mandate_id).await? else {
+                    continue;
+                };
+                if mandate.expiry_announced
+                    || mandate.revoked_at.is_some()
+                    || mandate.expires_at > now
+                {
+                    continue;
+                }
+                let before = mandate.encode();
+                mandate.expiry_announced = true;
+                // Claim the announcement, then send it with the change.
+                let claimed = self
                     .store
-                    .scan(EXPIRY_INDEX, &partition, &range, 500)
+                    .compare_and_set(
+                        Row::new(
+                            passerelle_access::MANDATES_TABLE,
+                            &beneficiary,
+                            &mandate.id,
+                            mandate.encode(),
+                        ),
+                        &before,
+                    )
                     .await
                     .map_err(unavailable)?;
-                for (ck, beneficiary) in &page.rows {
-                    let Some((expires, mandate_id)) = ck.split_once('/') else {
-                        continue;
-                    };
-                    if expires.parse::<i64>().unwrap_or(i64::MAX) > now {
-                        continue;
-                    }
-                    let beneficiary = String::from_utf8_lossy(beneficiary).into_owned();
-                    let Some(mut mandate) = self.access.mandate(&beneficiary, mandate_id).await?
-                    else {
-                        continue;
-                    };
-                    if mandate.expiry_announced
-                        || mandate.revoked_at.is_some()
-                        || mandate.expires_at > now
-                    {
-                        continue;
-                    }
-                    let before = mandate.encode();
-                    mandate.expiry_announced = true;
-                    // Claim the announcement, then send it with the change.
-                    let claimed = self
-                        .store
-                        .compare_and_set(
-                            Row::new(
-                                passerelle_access::MANDATES_TABLE,
-                                &beneficiary,
-                                &mandate.id,
-                                mandate.encode(),
-                            ),
-                            &before,
-                        )
-                        .await
-                        .map_err(unavailable)?;
-                    if !claimed {
-                        continue;
-                    }
-                    self.commit(vec![event_mutation(
-                        "passerelle.events.v1.MandateExpired",
-                        &beneficiary,
-                        &events::MandateExpired {
-                            mandate_id: mandate.id.clone(),
-                            beneficiary_id: beneficiary.clone(),
-                            structure: mandate.structure.clone(),
-                        },
-                    )])
-                    .await?;
-                    announced += 1;
+                if !claimed {
+                    continue;
                 }
-                match page.next {
-                    Some(next) => range = next,
-                    None => break,
-                }
+                self.commit(vec![event_mutation(
+                    "passerelle.events.v1.MandateExpired",
+                    &beneficiary,
+                    &events::MandateExpired {
+                        mandate_id: mandate.id.clone(),
+                        beneficiary_id: beneficiary.clone(),
+                        structure: mandate.structure.clone(),
+                    },
+                )])
+                .await?;
+                announced += 1;
             }
         }
         Ok(announced)

@@ -12,6 +12,7 @@ use passerelle_kit::clock::DynClock;
 use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
 use passerelle_kit::server::GrpcServer;
+use passerelle_kit::shutdown::every;
 use passerelle_proto::events::v1 as events;
 use passerelle_store::DynStore;
 use prost::Message;
@@ -51,34 +52,12 @@ impl std::fmt::Debug for VaultConfig {
 pub struct Running {
     pub service: Vault,
     server: GrpcServer,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running").finish_non_exhaustive()
     }
-}
-
-/// Every `every`, runs `task` until `shutdown`.
-fn every<F, Fut>(
-    every: Duration,
-    shutdown: CancellationToken,
-    mut task: F,
-) -> tokio::task::JoinHandle<()>
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    tokio::spawn(async move {
-        loop {
-            task().await;
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(every) => {}
-            }
-        }
-    })
 }
 
 pub async fn start(
@@ -192,23 +171,18 @@ pub async fn start(
         .add_service(VaultGrpc::new(service.clone()).into_server());
     Ok(Running {
         service,
-        server,
-        tasks,
+        server: server.with_tasks(tasks),
     })
 }
 
 impl Running {
+    /// Serves until `shutdown`, then waits for the background work to stop.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), tonic::transport::Error> {
-        let result = self.server.serve(listener, shutdown.clone()).await;
-        shutdown.cancel();
-        for task in self.tasks {
-            let _ = task.await;
-        }
-        result
+        self.server.serve(listener, shutdown).await
     }
 }
 

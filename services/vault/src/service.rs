@@ -341,21 +341,15 @@ impl Vault {
 
     async fn all_documents(&self, owner: &str) -> Result<Vec<Document>, ServiceError> {
         let mut out = Vec::new();
-        let mut range = KeyRange::all();
-        loop {
-            let page = self
-                .store
-                .scan(DOCUMENTS, owner, &range, 500)
-                .await
-                .map_err(unavailable)?;
-            for (_, bytes) in &page.rows {
-                out.push(serde_json::from_slice(bytes).map_err(internal)?);
-            }
-            match page.next {
-                Some(next) => range = next,
-                None => return Ok(out),
-            }
+        let rows = self
+            .store
+            .scan_all(DOCUMENTS, owner)
+            .await
+            .map_err(unavailable)?;
+        for (_, bytes) in &rows {
+            out.push(serde_json::from_slice(bytes).map_err(internal)?);
         }
+        Ok(out)
     }
 
     pub async fn list(
@@ -856,26 +850,19 @@ impl Vault {
             .collect();
         batch.push(Mutation::delete(USAGE, owner, ""));
         for table in [SHARES, SHARE_ACCESS] {
-            let mut range = KeyRange::all();
-            loop {
-                let page = self
-                    .store
-                    .scan(table, owner, &range, 500)
-                    .await
-                    .map_err(unavailable)?;
-                for (ck, bytes) in &page.rows {
-                    if table == SHARES
-                        && let Ok(share) = serde_json::from_slice::<ShareRecord>(bytes)
-                    {
-                        batch.push(Mutation::delete(SHARE_CODES, &share.code_hash, ""));
-                        batch.push(Mutation::delete(SHARE_CODES, &share.link_hash, ""));
-                    }
-                    batch.push(Mutation::delete(table, owner, ck));
+            let rows = self
+                .store
+                .scan_all(table, owner)
+                .await
+                .map_err(unavailable)?;
+            for (ck, bytes) in &rows {
+                if table == SHARES
+                    && let Ok(share) = serde_json::from_slice::<ShareRecord>(bytes)
+                {
+                    batch.push(Mutation::delete(SHARE_CODES, &share.code_hash, ""));
+                    batch.push(Mutation::delete(SHARE_CODES, &share.link_hash, ""));
                 }
-                match page.next {
-                    Some(next) => range = next,
-                    None => break,
-                }
+                batch.push(Mutation::delete(table, owner, ck));
             }
         }
         batch.push(event_mutation(
@@ -900,43 +887,35 @@ impl Vault {
         let cutoff = self.now() - i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
         let mut report = Cleanup::default();
         let mut live_uploads = BTreeSet::new();
-        let mut range = KeyRange::all();
-        loop {
-            let page = self
-                .store
-                .scan(OPEN_UPLOADS, "open", &range, 500)
-                .await
-                .map_err(unavailable)?;
-            for (upload_id, bytes) in &page.rows {
-                let Ok((owner, doc, started)) =
-                    serde_json::from_slice::<(String, String, i64)>(bytes)
-                else {
-                    continue;
-                };
-                let completed = self
-                    .upload_state(upload_id)
-                    .await?
-                    .is_none_or(|s| s.completed);
-                if completed || started < cutoff {
-                    if !completed {
-                        self.blobs.delete_prefix(&owner, Some(&doc)).await?;
-                        self.store
-                            .delete(UPLOADS, upload_id, "")
-                            .await
-                            .map_err(unavailable)?;
-                        report.abandoned_uploads += 1;
-                    }
+        let rows = self
+            .store
+            .scan_all(OPEN_UPLOADS, "open")
+            .await
+            .map_err(unavailable)?;
+        for (upload_id, bytes) in &rows {
+            let Ok((owner, doc, started)) = serde_json::from_slice::<(String, String, i64)>(bytes)
+            else {
+                continue;
+            };
+            let completed = self
+                .upload_state(upload_id)
+                .await?
+                .is_none_or(|s| s.completed);
+            if completed || started < cutoff {
+                if !completed {
+                    self.blobs.delete_prefix(&owner, Some(&doc)).await?;
                     self.store
-                        .delete(OPEN_UPLOADS, "open", upload_id)
+                        .delete(UPLOADS, upload_id, "")
                         .await
                         .map_err(unavailable)?;
-                } else {
-                    live_uploads.insert((owner, doc));
+                    report.abandoned_uploads += 1;
                 }
-            }
-            match page.next {
-                Some(next) => range = next,
-                None => break,
+                self.store
+                    .delete(OPEN_UPLOADS, "open", upload_id)
+                    .await
+                    .map_err(unavailable)?;
+            } else {
+                live_uploads.insert((owner, doc));
             }
         }
         for (owner, doc) in self.blobs.documents().await? {
@@ -1145,22 +1124,15 @@ impl Vault {
                 Vec::new(),
             ));
         }
-        let mut range = KeyRange::all();
-        loop {
-            let page = self
-                .store
-                .scan(SHARE_ACCESS, owner, &range, 1000)
-                .await
-                .map_err(unavailable)?;
-            for (_, bytes) in &page.rows {
-                let access: ShareAccess = serde_json::from_slice(bytes).map_err(internal)?;
-                if let Some((_, list)) = shares.iter_mut().find(|(s, _)| s.id == access.share_id) {
-                    list.push(access);
-                }
-            }
-            match page.next {
-                Some(next) => range = next,
-                None => break,
+        let rows = self
+            .store
+            .scan_all(SHARE_ACCESS, owner)
+            .await
+            .map_err(unavailable)?;
+        for (_, bytes) in &rows {
+            let access: ShareAccess = serde_json::from_slice(bytes).map_err(internal)?;
+            if let Some((_, list)) = shares.iter_mut().find(|(s, _)| s.id == access.share_id) {
+                list.push(access);
             }
         }
         Ok(shares)

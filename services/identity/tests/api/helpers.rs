@@ -19,30 +19,13 @@ use passerelle_store::DynStore;
 use passerelle_store::sqlite::SqliteStore;
 use smpp34::{SmppConnectionInformation, SmppServer, SmppServerListener, TlvList};
 use tokio::sync::Mutex;
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
-/// Adds `authorization: Bearer <token>` when there is a token.
-#[derive(Clone)]
-pub struct Bearer(pub Option<String>);
-
-impl Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        Ok(request)
-    }
-}
+pub use passerelle_kit::testing::Bearer;
 
 pub type Client = IdentityClient<InterceptedService<Channel, Bearer>>;
 

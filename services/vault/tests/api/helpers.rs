@@ -17,26 +17,10 @@ use passerelle_store::DynStore;
 use passerelle_store::sqlite::SqliteStore;
 use passerelle_vault::service::Limits;
 use passerelle_vault::{VaultConfig, service::Vault};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-#[derive(Clone)]
-pub struct Bearer(pub Option<String>);
-
-impl Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        Ok(request)
-    }
-}
+pub use passerelle_kit::testing::Bearer;
 
 pub type Client = VaultClient<InterceptedService<Channel, Bearer>>;
 
