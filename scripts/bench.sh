@@ -8,8 +8,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 mkdir -p .servers
 scripts/servers.sh start >.servers/start.log 2>&1 || { cat .servers/start.log >&2; exit 1; }
-# shellcheck disable=SC2046
-export $(scripts/servers.sh env)
+while IFS= read -r setting; do export "$setting"; done < <(scripts/servers.sh env)
 cargo bench -p passerelle-store --bench store --quiet
 cargo bench -p passerelle-bus --bench bus --quiet
 cargo bench -p passerelle-identity --bench identity --quiet

@@ -4,6 +4,7 @@
 #   kafka      Apache Kafka 4 broker in KRaft mode (one combined broker+controller node)
 #   cassandra  Apache Cassandra 5 node (CQL, the protocol ScyllaDB speaks)
 #   keycloak   Keycloak 26 in dev mode, with the Passerelle realm of deploy/keycloak/ imported
+#   s3         S3Proxy: the S3 protocol over a local directory, for the vault's S3 engine
 #
 # usage: scripts/servers.sh start|stop|status|env [SERVER...]   (default: every server)
 #
@@ -16,6 +17,7 @@
 #   PASSERELLE_KAFKA_PORT     broker port (default 19092; the controller uses the next one)
 #   PASSERELLE_CQL_PORT       CQL port (default 19042)
 #   PASSERELLE_KEYCLOAK_PORT  Keycloak HTTP port (default 18080; management on the next one)
+#   PASSERELLE_S3_PORT        S3Proxy port (default 19200)
 #   JAVA17_HOME               a JDK 17 (Cassandra 5.0 accepts only 11 or 17)
 set -euo pipefail
 
@@ -30,11 +32,17 @@ KEYCLOAK_PORT=${PASSERELLE_KEYCLOAK_PORT:-18080}
 KEYCLOAK_MANAGEMENT_PORT=$((KEYCLOAK_PORT + 1))
 # The test realm's client secret: a test-only value, not a credential of anything real.
 KEYCLOAK_CLIENT_SECRET=passerelle-test-secret
-ALL_SERVERS=(kafka cassandra keycloak)
+S3_PORT=${PASSERELLE_S3_PORT:-19200}
+# Test-only credentials of the local S3Proxy.
+S3_IDENTITY=passerelle-test
+S3_CREDENTIAL=passerelle-test-credential
+S3_BUCKET=passerelle-test
+ALL_SERVERS=(kafka cassandra keycloak s3)
 
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/scripts/servers/kafka/pom.xml")
 CASSANDRA_VERSION=$(sed -n 's:.*<cassandra.version>\(.*\)</cassandra.version>.*:\1:p' "$ROOT/scripts/servers/cassandra/pom.xml")
 KEYCLOAK_VERSION=$(sed -n 's:.*<keycloak.version>\(.*\)</keycloak.version>.*:\1:p' "$ROOT/scripts/servers/keycloak/pom.xml")
+S3PROXY_VERSION=$(sed -n 's:.*<s3proxy.version>\(.*\)</s3proxy.version>.*:\1:p' "$ROOT/scripts/servers/s3proxy/pom.xml")
 
 die() { printf 'servers: %s\n' "$*" >&2; exit 1; }
 
@@ -311,6 +319,39 @@ start_keycloak() {
   echo "keycloak $KEYCLOAK_VERSION ready on 127.0.0.1:$KEYCLOAK_PORT"
 }
 
+# --- S3Proxy --------------------------------------------------------------------------------
+
+s3_ready() {
+  port_open "$S3_PORT" && grep -q 'ServerConnector' "$STATE/s3/server.log" 2>/dev/null
+}
+
+start_s3() {
+  local dir="$STATE/s3" pidfile="$STATE/s3/pid"
+  if pid_alive "$pidfile" && s3_ready; then
+    echo "s3proxy $S3PROXY_VERSION already running on 127.0.0.1:$S3_PORT"; return 0
+  fi
+  port_open "$S3_PORT" && die "port $S3_PORT is taken by another program: set PASSERELLE_S3_PORT"
+  local lib java
+  lib=$(resolve s3proxy "$S3PROXY_VERSION" dependency:copy \
+    -Dartifact="org.gaul:s3proxy:$S3PROXY_VERSION:jar:jar-with-dependencies")
+  java=$(java17)
+  mkdir -p "$dir/data/$S3_BUCKET"
+  cat >"$dir/s3proxy.conf" <<EOF
+s3proxy.endpoint=http://127.0.0.1:$S3_PORT
+s3proxy.authorization=aws-v2-or-v4
+s3proxy.identity=$S3_IDENTITY
+s3proxy.credential=$S3_CREDENTIAL
+jclouds.provider=filesystem
+jclouds.filesystem.basedir=$dir/data
+EOF
+  : >"$dir/server.log"
+  nohup "$java" -Xms64m -Xmx256m -jar "$lib/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar" \
+    --properties "$dir/s3proxy.conf" >"$dir/server.log" 2>&1 &
+  echo $! >"$pidfile"
+  wait_ready s3proxy "$pidfile" "$dir/server.log" 120 s3_ready
+  echo "s3proxy $S3PROXY_VERSION ready on 127.0.0.1:$S3_PORT"
+}
+
 # --- common ---------------------------------------------------------------------------------
 
 stop_one() {
@@ -335,6 +376,10 @@ env_one() {
     keycloak)
       echo "PASSERELLE_TEST_KEYCLOAK=127.0.0.1:$KEYCLOAK_PORT"
       echo "PASSERELLE_TEST_KEYCLOAK_SECRET=$KEYCLOAK_CLIENT_SECRET" ;;
+    s3)
+      echo "PASSERELLE_TEST_S3=s3://$S3_BUCKET?endpoint=http://127.0.0.1:$S3_PORT&region=us-east-1&allow_http=true"
+      echo "AWS_ACCESS_KEY_ID=$S3_IDENTITY"
+      echo "AWS_SECRET_ACCESS_KEY=$S3_CREDENTIAL" ;;
   esac
 }
 
@@ -343,7 +388,7 @@ main() {
   local servers=("$@")
   [ ${#servers[@]} -gt 0 ] || servers=("${ALL_SERVERS[@]}")
   for s in "${servers[@]}"; do
-    case $s in kafka|cassandra|keycloak) ;; *) die "unknown server '$s': expected one of ${ALL_SERVERS[*]}" ;; esac
+    case $s in kafka|cassandra|keycloak|s3) ;; *) die "unknown server '$s': expected one of ${ALL_SERVERS[*]}" ;; esac
   done
   mkdir -p "$STATE"
   case $cmd in

@@ -2,8 +2,8 @@
 # Runs every test of Passerelle, against real servers:
 #   - Rust unit and integration tests of every crate (cargo test --workspace), with the store
 #     suite on SQLite and on a real Apache Cassandra node, the bus suite on the SQLite log and
-#     on a real Apache Kafka broker, and the identity suite on the built-in issuer and on a
-#     real Keycloak;
+#     on a real Apache Kafka broker, the identity suite on the built-in issuer and on a real
+#     Keycloak, and the vault on local disk and on S3 (S3Proxy);
 #   - the end-to-end checks in e2e/ with stock Python gRPC tooling.
 # Servers come from Maven Central through scripts/servers.sh (cached; started once, reused
 # when already running). Python packages go into .venv (cached).
@@ -17,7 +17,7 @@ mkdir -p .servers
 step() { printf '==> %s\n' "$*"; }
 
 # Servers boot (JVM start-up, downloads on first run) while Rust compiles.
-step "starting Kafka, Cassandra and Keycloak; building the workspace"
+step "starting Kafka, Cassandra, Keycloak and S3Proxy; building the workspace"
 scripts/servers.sh start >.servers/start.log 2>&1 &
 servers=$!
 scripts/python-env.sh >.servers/python.log 2>&1 &
@@ -34,8 +34,7 @@ if ! wait "$python"; then
   echo "test.sh: the Python test environment could not be installed" >&2
   exit 1
 fi
-# shellcheck disable=SC2046
-export $(scripts/servers.sh env)
+while IFS= read -r setting; do export "$setting"; done < <(scripts/servers.sh env)
 # In CI a missing server must fail its suite, never skip it.
 export CI="${CI:-}"
 
@@ -50,4 +49,5 @@ cat <<SUMMARY
     store engines: sqlite, cql ($(scripts/servers.sh env cassandra | cut -d= -f2), Apache Cassandra)
     bus engines:   sqlite, kafka ($(scripts/servers.sh env kafka | cut -d= -f2), Apache Kafka)
     identity:      built-in issuer, keycloak ($(scripts/servers.sh env keycloak | head -n 1 | cut -d= -f2), Keycloak)
+    documents:     local disk, s3 (S3Proxy)
 SUMMARY

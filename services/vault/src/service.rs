@@ -34,6 +34,9 @@ const SHARES: &str = "shares";
 const SHARE_CODES: &str = "share_codes";
 const SHARE_ACCESS: &str = "share_access";
 const EXPIRY_INDEX: &str = "document_expiry";
+/// Bytes per message of a download stream: large enough that per-message costs vanish, small
+/// enough to start flowing at once.
+const STREAM_CHUNK: usize = 256 * 1024;
 /// Bytes sniffed to tell the content type (office formats need to see the zip's first entries).
 const SNIFF_BYTES: usize = 8 * 1024;
 
@@ -693,46 +696,34 @@ impl Vault {
             ));
         }
         let key = Arc::new(self.data_key(&doc).await?);
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, rx) = mpsc::channel(16);
         let blobs = self.blobs.clone();
+        let doc = Arc::new(doc);
         tokio::spawn(async move {
             let parts = doc.parts();
-            for index in 0..parts {
-                let sealed = match blobs.get_part(&doc.owner_id, &doc.id, index).await {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        let _ = tx.send(Err(damaged(&doc.id, e))).await;
-                        return;
-                    }
-                };
-                let (key, doc_id, expected) = (
+            // One part is fetched and opened ahead while the previous one is sent.
+            let mut next = (parts > 0).then(|| {
+                tokio::spawn(open_part(
+                    blobs.clone(),
+                    Arc::clone(&doc),
                     Arc::clone(&key),
-                    doc.id.clone(),
-                    doc.part_hashes[index].clone(),
-                );
-                let opened = tokio::task::spawn_blocking(move || {
-                    let mut sealed = sealed;
-                    let mut plain = Vec::with_capacity(PART);
-                    crypto::open_part(
-                        &key,
-                        &doc_id,
-                        (index * CHUNKS_PER_PART) as u64,
-                        &mut sealed,
-                        index + 1 == parts,
-                        |c| plain.extend_from_slice(c),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    if crypto::sha256_hex(&plain) != expected {
-                        return Err(format!("part {index} does not match its hash"));
-                    }
-                    Ok(plain)
-                })
-                .await;
-                let plain = match opened {
-                    Ok(Ok(plain)) => Bytes::from(plain),
-                    Ok(Err(what)) => {
-                        tracing::error!(document_id = %doc.id, part = index, what = %what, "damaged document");
-                        let _ = tx.send(Err(damaged(&doc.id, what))).await;
+                    0,
+                ))
+            });
+            for index in 0..parts {
+                let Some(current) = next.take() else { return };
+                if index + 1 < parts {
+                    next = Some(tokio::spawn(open_part(
+                        blobs.clone(),
+                        Arc::clone(&doc),
+                        Arc::clone(&key),
+                        index + 1,
+                    )));
+                }
+                let plain = match current.await {
+                    Ok(Ok(plain)) => plain,
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(e)).await;
                         return;
                     }
                     Err(e) => {
@@ -740,8 +731,8 @@ impl Vault {
                         return;
                     }
                 };
-                for start in (0..plain.len()).step_by(crypto::CHUNK) {
-                    let end = (start + crypto::CHUNK).min(plain.len());
+                for start in (0..plain.len()).step_by(STREAM_CHUNK) {
+                    let end = (start + STREAM_CHUNK).min(plain.len());
                     if tx.send(Ok(plain.slice(start..end))).await.is_err() {
                         return; // the client went away
                     }
@@ -901,7 +892,7 @@ impl Vault {
                 .upload_state(upload_id)
                 .await?
                 .is_none_or(|s| s.completed);
-            if completed || started < cutoff {
+            if completed || started <= cutoff {
                 if !completed {
                     self.blobs.delete_prefix(&owner, Some(&doc)).await?;
                     self.store
@@ -1262,6 +1253,47 @@ impl Vault {
     }
 }
 
+/// Fetches part `index` of `doc`, authenticates and decrypts it, and checks its hash: the
+/// plaintext comes back only if all of that holds.
+async fn open_part(
+    blobs: Blobs,
+    doc: Arc<Document>,
+    key: Arc<DataKey>,
+    index: usize,
+) -> Result<Bytes, ServiceError> {
+    let sealed = blobs
+        .get_part(&doc.owner_id, &doc.id, index)
+        .await
+        .map_err(|e| damaged(&doc.id, e))?;
+    let parts = doc.parts();
+    let opened = {
+        let doc = Arc::clone(&doc);
+        tokio::task::spawn_blocking(move || {
+            let mut sealed = sealed;
+            let mut plain = Vec::with_capacity(PART);
+            crypto::open_part(
+                &key,
+                &doc.id,
+                (index * CHUNKS_PER_PART) as u64,
+                &mut sealed,
+                index + 1 == parts,
+                |c| plain.extend_from_slice(c),
+            )
+            .map_err(|e| e.to_string())?;
+            if crypto::sha256_hex(&plain) != doc.part_hashes[index] {
+                return Err(format!("part {index} does not match its hash"));
+            }
+            Ok(plain)
+        })
+        .await
+        .map_err(internal)?
+    };
+    opened.map(Bytes::from).map_err(|what| {
+        tracing::error!(document_id = %doc.id, part = index, what = %what, "damaged document");
+        damaged(&doc.id, what)
+    })
+}
+
 /// An upload in progress: bytes come in, 4 MiB parts go out sealed.
 pub struct Upload {
     inner: Option<UploadInner>,
@@ -1274,6 +1306,11 @@ struct UploadInner {
     state: UploadState,
     key: Arc<DataKey>,
     buffer: Vec<u8>,
+    /// The part being sealed and stored while the next one fills (one at a time, so memory
+    /// stays at two parts).
+    in_flight: Option<tokio::task::JoinHandle<Result<(String, u64), ServiceError>>>,
+    /// Bytes handed to parts not yet recorded as stored.
+    queued: u64,
 }
 
 impl std::fmt::Debug for Upload {
@@ -1298,6 +1335,8 @@ impl Upload {
                 state,
                 key: Arc::new(key),
                 buffer: Vec::with_capacity(PART + crypto::CHUNK),
+                in_flight: None,
+                queued: 0,
             }),
             done: None,
         }
@@ -1308,7 +1347,8 @@ impl Upload {
         let Some(inner) = self.inner.as_mut() else {
             return Ok(()); // a replay of a finished upload: the bytes are already stored
         };
-        let total = inner.state.received + inner.buffer.len() as u64 + bytes.len() as u64;
+        let total =
+            inner.state.received + inner.queued + inner.buffer.len() as u64 + bytes.len() as u64;
         if total > inner.state.size {
             return Err(invalid(format!(
                 "more bytes than the {} declared in size_bytes: nothing of this stream is kept past byte {}",
@@ -1334,8 +1374,10 @@ impl Upload {
         let Some(mut inner) = self.inner else {
             return Err(internal("upload without state"));
         };
-        let total = inner.state.received + inner.buffer.len() as u64;
+        let total = inner.state.received + inner.queued + inner.buffer.len() as u64;
         if total != inner.state.size {
+            // What is stored is kept: record the part in flight, so the resume offset is right.
+            inner.settle().await?;
             return Err(invalid(format!(
                 "truncated: {total} of {} bytes arrived; {} are stored, send again from byte {} (nothing was made of the rest)",
                 inner.state.size, inner.state.received, inner.state.received
@@ -1344,6 +1386,7 @@ impl Upload {
         inner.check_type_final()?;
         let last = std::mem::take(&mut inner.buffer);
         inner.store_part(last, true).await?;
+        inner.settle().await?;
         inner.complete().await
     }
 }
@@ -1367,33 +1410,48 @@ impl UploadInner {
         Ok(())
     }
 
+    /// Starts sealing and storing a part, after recording the one before it.
     async fn store_part(&mut self, plain: Vec<u8>, last: bool) -> Result<(), ServiceError> {
-        let index = self.state.part_hashes.len();
-        let (key, doc_id) = (Arc::clone(&self.key), self.state.document_id.clone());
+        let index = self.state.part_hashes.len() + usize::from(self.in_flight.is_some());
         let len = plain.len() as u64;
-        let (sealed, hash) = tokio::task::spawn_blocking(move || {
-            let hash = crypto::sha256_hex(&plain);
-            (
-                crypto::seal_part(
-                    &key,
-                    &doc_id,
-                    (index * CHUNKS_PER_PART) as u64,
-                    &plain,
-                    last,
-                ),
-                hash,
-            )
-        })
-        .await
-        .map_err(internal)?;
-        self.vault
-            .blobs
-            .put_part(&self.state.owner_id, &self.state.document_id, index, sealed)
-            .await?;
+        let (key, blobs) = (Arc::clone(&self.key), self.vault.blobs.clone());
+        let (owner, doc_id) = (self.state.owner_id.clone(), self.state.document_id.clone());
+        let task = tokio::spawn(async move {
+            let sealing_id = doc_id.clone();
+            let (sealed, hash) = tokio::task::spawn_blocking(move || {
+                let hash = crypto::sha256_hex(&plain);
+                (
+                    crypto::seal_part(
+                        &key,
+                        &sealing_id,
+                        (index * CHUNKS_PER_PART) as u64,
+                        &plain,
+                        last,
+                    ),
+                    hash,
+                )
+            })
+            .await
+            .map_err(internal)?;
+            blobs.put_part(&owner, &doc_id, index, sealed).await?;
+            Ok((hash, len))
+        });
+        self.settle().await?;
+        self.in_flight = Some(task);
+        self.queued = len;
+        Ok(())
+    }
+
+    /// Waits for the part in flight and records it durably: a broken stream resumes after it.
+    async fn settle(&mut self) -> Result<(), ServiceError> {
+        let Some(task) = self.in_flight.take() else {
+            return Ok(());
+        };
+        self.queued = 0;
+        let (hash, len) = task.await.map_err(internal)??;
         self.state.part_hashes.push(hash);
         self.state.received += len;
-        if !last {
-            // Durable progress: a broken stream resumes from here.
+        if self.state.received < self.state.size {
             self.vault
                 .store
                 .put(Row::new(

@@ -57,6 +57,11 @@ pub async fn spawn_app() -> App {
 }
 
 pub async fn spawn_with(limits: Limits, clock: DynClock) -> App {
+    spawn_on(limits, clock, None).await
+}
+
+/// A vault keeping bytes at `blobs_url` (default: a directory of the test).
+pub async fn spawn_on(limits: Limits, clock: DynClock, blobs_url: Option<String>) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
     let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
@@ -68,7 +73,7 @@ pub async fn spawn_with(limits: Limits, clock: DynClock) -> App {
         server: ServerArgs::default(),
         verifier: Some(issuer.verifier()),
         master_key: MasterKey::generate().unwrap(),
-        blobs_url: format!("file://{}", blob_dir.display()),
+        blobs_url: blobs_url.unwrap_or_else(|| format!("file://{}", blob_dir.display())),
         limits,
         procedures_json: None,
         clock,

@@ -7,5 +7,6 @@ mod helpers;
 mod agents;
 mod integrity;
 mod lifecycle;
+mod s3;
 mod sharing;
 mod upload;
