@@ -27,6 +27,13 @@ pub mod vault {
     }
 }
 
+/// Directory service: digital access points.
+pub mod directory {
+    pub mod v1 {
+        tonic::include_proto!("passerelle.directory.v1");
+    }
+}
+
 /// Platform information service.
 pub mod platform {
     pub mod v1 {

@@ -33,6 +33,9 @@ pub enum Command {
     /// Operator tools for the vault.
     #[command(subcommand)]
     Vault(crate::vault_tools::VaultCommand),
+    /// Operator tools for the directory of digital access points.
+    #[command(subcommand)]
+    Directory(crate::directory_tools::DirectoryCommand),
 }
 
 /// The identity service's options.
@@ -177,6 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Bus(command) => command.run().await,
         Command::Vault(command) => command.run().await,
+        Command::Directory(command) => command.run().await,
     }
 }
 

@@ -11,11 +11,13 @@
 //! - [`services`]: which services exist and how each is started;
 //! - [`platform`]: the `Platform/Info` RPC every process serves;
 //! - [`bus_tools`]: `passerelle bus append` and `passerelle bus tail`;
-//! - [`vault_tools`]: `passerelle vault cleanup`.
+//! - [`vault_tools`]: `passerelle vault cleanup`;
+//! - [`directory_tools`]: `passerelle directory import` and `export`.
 #![forbid(unsafe_code)]
 
 pub mod bus_tools;
 pub mod cli;
+pub mod directory_tools;
 pub mod platform;
 pub mod services;
 pub mod vault_tools;

@@ -29,6 +29,8 @@ pub enum ServiceName {
     Identity,
     /// The encrypted digital safe.
     Vault,
+    /// Digital access points (national schema), searchable.
+    Directory,
 }
 
 impl ServiceName {
@@ -43,6 +45,7 @@ impl ServiceName {
             ServiceName::Platform => "platform",
             ServiceName::Identity => "identity",
             ServiceName::Vault => "vault",
+            ServiceName::Directory => "directory",
         }
     }
 }
@@ -247,6 +250,24 @@ pub async fn serve(
                         .unwrap_or_default()
                 );
             }
+            running
+                .serve(listener, shutdown)
+                .await
+                .with_context(failed)?;
+        }
+        ServiceName::Directory => {
+            let config = passerelle_directory::DirectoryConfig {
+                store: ctx.engines.store.clone(),
+                bus: ctx.engines.bus.clone(),
+                server: ctx.server.clone(),
+                verifier: ctx.verifier(),
+                clock: Arc::new(SystemClock),
+                // Each replica keeps its own index current from the events.
+                replica: std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
+            };
+            let running = passerelle_directory::start(config, shutdown.clone())
+                .await
+                .context("the directory service cannot start")?;
             running
                 .serve(listener, shutdown)
                 .await

@@ -634,3 +634,61 @@ async fn a_killed_vault_keeps_every_acknowledged_document_intact() {
         "bytes without a document survived the clean-up"
     );
 }
+
+/// `passerelle directory import` reports what it did, row by row, and `export` writes it back.
+#[test]
+fn the_directory_import_command_reports_merges_and_rejections() {
+    let data = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../services/directory/tests/data");
+    let run = |args: &[&str]| {
+        let output = passerelle()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let clean = fixtures.join("lieux-amiens.csv");
+    let summary = run(&["directory", "import", clean.to_str().unwrap()]);
+    assert!(
+        summary.contains("10 imported, 0 updated, 0 merged, 0 rejected"),
+        "{summary}"
+    );
+    let messy = fixtures.join("lieux-messy.csv");
+    let summary = run(&[
+        "directory",
+        "import",
+        messy.to_str().unwrap(),
+        "--source",
+        "test",
+    ]);
+    assert!(
+        summary.contains("4 imported, 0 updated, 0 merged, 4 rejected"),
+        "{summary}"
+    );
+    assert!(summary.contains("rejected line 7: latitude `2.2990, 49.8930`: is not in France, but would be with latitude and longitude swapped"), "{summary}");
+
+    let out = data.path().join("export.geojson");
+    let written = run(&["directory", "export", out.to_str().unwrap()]);
+    assert!(written.contains("14 places"), "{written}");
+    let geojson: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    assert_eq!(geojson["features"].as_array().unwrap().len(), 14);
+
+    let bad = passerelle()
+        .args(["directory", "import", "places.xlsx", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("format `xlsx` is not known: expected csv, json or geojson")
+    );
+}

@@ -1,0 +1,718 @@
+//! The national schema of digital mediation places ("schéma des lieux de médiation numérique",
+//! LaMednum/standard-mediation-num), read from messy real-world files and written back clean.
+//!
+//! Multi-valued fields are written `|`-separated; `;` is accepted on the way in (older files).
+//! Enumerated values are matched whatever their case and accents, and the long forms of older
+//! schema versions ("Gratuit : Je peux accéder gratuitement…") map to the current short ones.
+//! Two Passerelle extension columns, `x_wifi_public` and `x_postes_en_acces_libre`, describe
+//! wifi hotspots and public computers; other tools ignore them.
+
+use deunicode::deunicode;
+use serde::{Deserialize, Serialize};
+
+use crate::geo;
+use crate::hours;
+
+/// A field of the schema that holds values from a fixed list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vocabulary {
+    Services,
+    Publics,
+    Support,
+    Fees,
+    Programmes,
+    Labels,
+    Access,
+    Accompaniment,
+    Itinerance,
+}
+
+impl Vocabulary {
+    pub fn values(self) -> &'static [&'static str] {
+        match self {
+            Vocabulary::Services => &[
+                "Aide aux démarches administratives",
+                "Maîtrise des outils numériques du quotidien",
+                "Insertion professionnelle via le numérique",
+                "Utilisation sécurisée du numérique",
+                "Parentalité et éducation avec le numérique",
+                "Loisirs et créations numériques",
+                "Compréhension du monde numérique",
+                "Accès internet et matériel informatique",
+                "Acquisition de matériel informatique à prix solidaire",
+            ],
+            Vocabulary::Publics => &[
+                "Jeunes",
+                "Étudiants",
+                "Familles et/ou enfants",
+                "Seniors",
+                "Femmes",
+            ],
+            Vocabulary::Support => &[
+                "Surdité",
+                "Handicaps moteurs",
+                "Handicaps mentaux",
+                "Illettrisme",
+                "Langues étrangères (anglais)",
+                "Langues étrangères (autres)",
+                "Déficience visuelle",
+            ],
+            Vocabulary::Fees => &["Gratuit", "Gratuit sous condition", "Payant"],
+            Vocabulary::Programmes => &[
+                "Aidants Connect",
+                "Bibliothèques numérique de référence",
+                "Certification PIX",
+                "Conseillers numériques",
+                "Emmaüs Connect",
+                "France Services",
+                "Grande école du numérique",
+                "La Croix Rouge",
+                "Point d'accès numérique CAF",
+                "Promeneurs du net",
+                "Relais numérique (Emmaüs Connect)",
+            ],
+            Vocabulary::Labels => &[
+                "Formé à « Mon Espace Santé »",
+                "Formé à « DUPLEX » (illettrisme)",
+                "Arnia/MedNum BFC (Bourgogne-Franche-Comté)",
+                "Collectif ressources et acteurs réemploi (Normandie)",
+                "Fabriques de Territoire",
+                "Les Éclaireurs du numérique (Drôme)",
+                "Mes Papiers (Métropole de Lyon)",
+                "ORDI 3.0",
+                "SUD LABS (PACA)",
+            ],
+            Vocabulary::Access => &[
+                "Se présenter",
+                "Téléphoner",
+                "Contacter par mail",
+                "Prendre un RDV en ligne",
+                "Ce lieu n'accueille pas de public",
+                "Envoyer un mail avec une fiche de prescription",
+            ],
+            Vocabulary::Accompaniment => &[
+                "En autonomie",
+                "Accompagnement individuel",
+                "Dans un atelier collectif",
+                "À distance",
+            ],
+            Vocabulary::Itinerance => &["Fixe", "Itinérant"],
+        }
+    }
+
+    /// The canonical value `raw` stands for, whatever its case, accents or long form.
+    pub fn canonical(self, raw: &str) -> Option<&'static str> {
+        let key = match_key(raw);
+        if key.is_empty() {
+            return None;
+        }
+        // Older schema versions wrote long forms: "Gratuit : Je peux…", "À distance (par téléphone…)".
+        let prefix = |long: &str| {
+            let short = long
+                .split([':', '('])
+                .next()
+                .unwrap_or(long)
+                .trim()
+                .to_owned();
+            match_key(&short)
+        };
+        self.values()
+            .iter()
+            .find(|v| match_key(v) == key)
+            .or_else(|| {
+                self.values()
+                    .iter()
+                    .find(|v| match_key(v) == prefix(raw) && !prefix(raw).is_empty())
+            })
+            .copied()
+    }
+}
+
+/// Lowercase ASCII letters and digits only: the key values are compared on.
+pub fn match_key(text: &str) -> String {
+    deunicode(text)
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+/// A place, clean.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    pub id: String,
+    pub pivot: String,
+    pub nom: String,
+    pub commune: String,
+    pub code_postal: String,
+    pub code_insee: String,
+    pub adresse: String,
+    pub complement_adresse: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub typologie: Vec<String>,
+    pub telephone: String,
+    pub courriels: Vec<String>,
+    pub site_web: Vec<String>,
+    pub horaires: String,
+    pub presentation_resume: String,
+    pub presentation_detail: String,
+    pub source: String,
+    pub itinerance: Vec<String>,
+    pub structure_parente: String,
+    pub date_maj: String,
+    pub services: Vec<String>,
+    pub publics_specifiquement_adresses: Vec<String>,
+    pub prise_en_charge_specifique: Vec<String>,
+    pub frais_a_charge: Vec<String>,
+    pub dispositif_programmes_nationaux: Vec<String>,
+    pub formations_labels: Vec<String>,
+    pub autres_formations_labels: String,
+    pub modalites_acces: Vec<String>,
+    pub modalites_accompagnement: Vec<String>,
+    pub fiche_acces_libre: String,
+    pub prise_rdv: String,
+    /// Passerelle extension: free public wifi.
+    pub x_wifi_public: bool,
+    /// Passerelle extension: computers in free access.
+    pub x_postes_en_acces_libre: u32,
+}
+
+/// The columns, in the schema's order, then Passerelle's extensions.
+pub const COLUMNS: [&str; 34] = [
+    "id",
+    "pivot",
+    "nom",
+    "commune",
+    "code_postal",
+    "code_insee",
+    "adresse",
+    "complement_adresse",
+    "latitude",
+    "longitude",
+    "typologie",
+    "telephone",
+    "courriels",
+    "site_web",
+    "horaires",
+    "presentation_resume",
+    "presentation_detail",
+    "source",
+    "itinerance",
+    "structure_parente",
+    "date_maj",
+    "services",
+    "publics_specifiquement_adresses",
+    "prise_en_charge_specifique",
+    "frais_a_charge",
+    "dispositif_programmes_nationaux",
+    "formations_labels",
+    "autres_formations_labels",
+    "modalites_acces",
+    "modalites_accompagnement",
+    "fiche_acces_libre",
+    "prise_rdv",
+    "x_wifi_public",
+    "x_postes_en_acces_libre",
+];
+
+/// Why a row was refused: where, which field, what it held, what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// 1-based line in the file (the header is line 1), or the index in a JSON array + 1.
+    pub line: usize,
+    pub field: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: {} `{}`: {}",
+            self.line, self.field, self.value, self.reason
+        )
+    }
+}
+
+fn clean(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn split_multi(raw: &str) -> Vec<String> {
+    raw.split(['|', ';'])
+        .map(clean)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Reads a raw record (column → text) into a clean place, or says what is wrong.
+pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, Rejection> {
+    let reject = |field: &str, value: &str, reason: String| Rejection {
+        line,
+        field: field.to_owned(),
+        value: value.to_owned(),
+        reason,
+    };
+    let text = |field: &str| clean(&get(field));
+    let required = |field: &str| {
+        let value = text(field);
+        if value.is_empty() {
+            Err(reject(field, "", "is required".into()))
+        } else {
+            Ok(value)
+        }
+    };
+    let vocabulary = |field: &str, vocabulary: Vocabulary| -> Result<Vec<String>, Rejection> {
+        let mut out: Vec<String> = Vec::new();
+        for value in split_multi(&get(field)) {
+            let canonical = vocabulary.canonical(&value).ok_or_else(|| {
+                reject(
+                    field,
+                    &value,
+                    format!(
+                        "is not a known value: accepted are {}",
+                        vocabulary.values().join(" | ")
+                    ),
+                )
+            })?;
+            if !out.iter().any(|v| v == canonical) {
+                out.push(canonical.to_owned());
+            }
+        }
+        Ok(out)
+    };
+
+    let id = required("id")?;
+    let pivot =
+        parse_pivot(&text("pivot")).map_err(|reason| reject("pivot", &text("pivot"), reason))?;
+    let nom = required("nom")?;
+    let commune = required("commune")?;
+    let code_postal = parse_postcode(&text("code_postal"))
+        .map_err(|reason| reject("code_postal", &text("code_postal"), reason))?;
+    let code_insee = parse_insee(&text("code_insee"))
+        .map_err(|reason| reject("code_insee", &text("code_insee"), reason))?;
+    let adresse = required("adresse")?;
+    let (latitude, longitude) = match (text("latitude"), text("longitude")) {
+        (lat, lon) if lat.is_empty() && lon.is_empty() => (None, None),
+        (lat, lon) => {
+            let number = |field: &str, raw: &str| {
+                raw.replace(',', ".")
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        reject(
+                            field,
+                            raw,
+                            "is not a number: expected a decimal degree such as 49.8942".into(),
+                        )
+                    })
+            };
+            let (lat_v, lon_v) = (number("latitude", &lat)?, number("longitude", &lon)?);
+            geo::check_in_france(lat_v, lon_v)
+                .map_err(|reason| reject("latitude", &format!("{lat}, {lon}"), reason))?;
+            (Some(lat_v), Some(lon_v))
+        }
+    };
+    let typologie: Vec<String> = split_multi(&get("typologie"))
+        .into_iter()
+        .flat_map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_uppercase())
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(bad) = typologie
+        .iter()
+        .find(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(reject(
+            "typologie",
+            bad,
+            "is not a structure type: expected codes such as CCAS, ASSO, BIB, TIERS_LIEUX".into(),
+        ));
+    }
+    let telephone = match text("telephone") {
+        raw if raw.is_empty() => String::new(),
+        raw => parse_phone(&raw).map_err(|reason| reject("telephone", &raw, reason))?,
+    };
+    let courriels = split_multi(&get("courriels"))
+        .into_iter()
+        .chain(split_multi(&get("courriel")))
+        .map(|mail| {
+            let ok = mail.split_once('@').is_some_and(|(user, domain)| {
+                !user.is_empty() && domain.contains('.') && !mail.contains(' ')
+            });
+            if ok {
+                Ok(mail.to_lowercase())
+            } else {
+                Err(reject(
+                    "courriels",
+                    &mail,
+                    "is not an e-mail address: expected name@domain.fr".into(),
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let url = |field: &str, raw: &str| parse_url(raw).map_err(|reason| reject(field, raw, reason));
+    let site_web = split_multi(&get("site_web").replace(",http", "|http"))
+        .iter()
+        .map(|u| url("site_web", u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let horaires = text("horaires");
+    if !horaires.is_empty() {
+        hours::parse(&horaires).map_err(|reason| reject("horaires", &horaires, reason))?;
+    }
+    let presentation_resume = text("presentation_resume");
+    if presentation_resume.chars().count() > 500 {
+        return Err(reject(
+            "presentation_resume",
+            &presentation_resume.chars().take(40).collect::<String>(),
+            "is longer than 500 characters".into(),
+        ));
+    }
+    let date_maj = parse_date(&text("date_maj"))
+        .map_err(|reason| reject("date_maj", &text("date_maj"), reason))?;
+    let services = vocabulary("services", Vocabulary::Services)?;
+    if services.is_empty() {
+        return Err(reject(
+            "services",
+            "",
+            format!(
+                "is required: accepted are {}",
+                Vocabulary::Services.values().join(" | ")
+            ),
+        ));
+    }
+    let fiche = text("fiche_acces_libre");
+    let rdv = text("prise_rdv");
+    Ok(Place {
+        id,
+        pivot,
+        nom,
+        commune,
+        code_postal,
+        code_insee,
+        adresse,
+        complement_adresse: text("complement_adresse"),
+        latitude,
+        longitude,
+        typologie,
+        telephone,
+        courriels,
+        site_web,
+        horaires,
+        presentation_resume,
+        presentation_detail: text("presentation_detail"),
+        source: text("source"),
+        itinerance: vocabulary("itinerance", Vocabulary::Itinerance)?,
+        structure_parente: text("structure_parente"),
+        date_maj,
+        services,
+        publics_specifiquement_adresses: vocabulary(
+            "publics_specifiquement_adresses",
+            Vocabulary::Publics,
+        )?,
+        prise_en_charge_specifique: vocabulary("prise_en_charge_specifique", Vocabulary::Support)?,
+        frais_a_charge: vocabulary("frais_a_charge", Vocabulary::Fees)?,
+        dispositif_programmes_nationaux: vocabulary(
+            "dispositif_programmes_nationaux",
+            Vocabulary::Programmes,
+        )?,
+        formations_labels: vocabulary("formations_labels", Vocabulary::Labels)?,
+        autres_formations_labels: text("autres_formations_labels"),
+        modalites_acces: vocabulary("modalites_acces", Vocabulary::Access)?,
+        modalites_accompagnement: vocabulary(
+            "modalites_accompagnement",
+            Vocabulary::Accompaniment,
+        )?,
+        fiche_acces_libre: if fiche.is_empty() {
+            fiche
+        } else {
+            url("fiche_acces_libre", &fiche)?
+        },
+        prise_rdv: if rdv.is_empty() {
+            rdv
+        } else {
+            url("prise_rdv", &rdv)?
+        },
+        x_wifi_public: match match_key(&get("x_wifi_public")).as_str() {
+            "" | "non" | "no" | "false" | "0" => false,
+            "oui" | "yes" | "true" | "1" => true,
+            _ => {
+                return Err(reject(
+                    "x_wifi_public",
+                    &text("x_wifi_public"),
+                    "expected Oui or Non".into(),
+                ));
+            }
+        },
+        x_postes_en_acces_libre: match text("x_postes_en_acces_libre") {
+            raw if raw.is_empty() => 0,
+            raw => raw.parse().map_err(|_| {
+                reject(
+                    "x_postes_en_acces_libre",
+                    &raw,
+                    "expected a whole number of computers".into(),
+                )
+            })?,
+        },
+    })
+}
+
+/// A SIRET (14 digits, Luhn-checked), an RNA number (W and 9 digits), or empty.
+pub fn parse_pivot(raw: &str) -> Result<String, String> {
+    let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_empty() || compact == "00000000000000" {
+        return Ok(compact);
+    }
+    if compact.len() == 14 && compact.chars().all(|c| c.is_ascii_digit()) {
+        let sum: u32 = compact
+            .chars()
+            .rev()
+            .enumerate()
+            .map(|(i, c)| {
+                let d = c.to_digit(10).unwrap_or(0);
+                if i % 2 == 1 {
+                    let doubled = d * 2;
+                    if doubled > 9 { doubled - 9 } else { doubled }
+                } else {
+                    d
+                }
+            })
+            .sum();
+        // La Poste's establishments escape the Luhn rule.
+        if sum.is_multiple_of(10) || compact.starts_with("356000000") {
+            return Ok(compact);
+        }
+        return Err("is not a valid SIRET (its check digit is wrong)".into());
+    }
+    let upper = compact.to_uppercase();
+    if upper.len() == 10
+        && upper.starts_with('W')
+        && upper[1..].chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Ok(upper);
+    }
+    Err("is neither a SIRET (14 digits) nor an RNA number (W and 9 characters)".into())
+}
+
+/// Five digits; a lost leading zero (Excel) is put back.
+pub fn parse_postcode(raw: &str) -> Result<String, String> {
+    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    match digits.len() {
+        0 => Err("is required".into()),
+        4 if digits.chars().all(|c| c.is_ascii_digit()) => Ok(format!("0{digits}")),
+        5 if digits.chars().all(|c| c.is_ascii_digit()) => Ok(digits),
+        _ => Err("is not a postcode: expected 5 digits, e.g. 80000".into()),
+    }
+}
+
+fn parse_insee(raw: &str) -> Result<String, String> {
+    let code = raw.trim().to_uppercase();
+    if code.is_empty() {
+        return Ok(code);
+    }
+    let code = if code.len() == 4 && code.chars().all(|c| c.is_ascii_digit()) {
+        format!("0{code}")
+    } else {
+        code
+    };
+    let ok = code.len() == 5
+        && (code[..2].chars().all(|c| c.is_ascii_digit())
+            || code.starts_with("2A")
+            || code.starts_with("2B"))
+        && code[2..].chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(code)
+    } else {
+        Err("is not an INSEE commune code: expected 5 characters, e.g. 80021 or 2A004".into())
+    }
+}
+
+/// French numbers as people write them, to E.164 (`+33322…`); overseas numbers included.
+pub fn parse_phone(raw: &str) -> Result<String, String> {
+    use phonenumber::country::Id;
+    for region in [
+        Id::FR,
+        Id::RE,
+        Id::GP,
+        Id::MQ,
+        Id::GF,
+        Id::YT,
+        Id::PM,
+        Id::NC,
+        Id::PF,
+    ] {
+        if let Ok(number) = phonenumber::parse(Some(region), raw)
+            && phonenumber::is_valid(&number)
+        {
+            return Ok(number.format().mode(phonenumber::Mode::E164).to_string());
+        }
+    }
+    Err("is not a phone number: expected a French number such as 03 22 97 10 10 or +33 3 22 97 10 10".into())
+}
+
+fn parse_url(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let url = if raw.starts_with("http://") || raw.starts_with("https://") {
+        raw.to_owned()
+    } else if raw.starts_with("www.") {
+        format!("https://{raw}")
+    } else {
+        return Err("is not a web address: expected https://…".into());
+    };
+    if url.contains(' ') || !url[url.find("://").map_or(0, |i| i + 3)..].contains('.') {
+        return Err("is not a web address: expected https://…".into());
+    }
+    Ok(url)
+}
+
+/// `YYYY-MM-DD`; `DD/MM/YYYY` is accepted and rewritten.
+pub fn parse_date(raw: &str) -> Result<String, String> {
+    use time::macros::format_description;
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("is required: the date the data was last updated, YYYY-MM-DD".into());
+    }
+    let iso = format_description!("[year]-[month]-[day]");
+    if let Ok(date) = time::Date::parse(raw, iso) {
+        return Ok(date.format(iso).unwrap_or_default());
+    }
+    if let Ok(date) = time::Date::parse(raw, format_description!("[day]/[month]/[year]")) {
+        return Ok(date.format(iso).unwrap_or_default());
+    }
+    Err("is not a date: expected YYYY-MM-DD".into())
+}
+
+impl Place {
+    /// The value of a column, as written in CSV (`|` between values).
+    pub fn column(&self, name: &str) -> String {
+        let join = |v: &Vec<String>| v.join("|");
+        match name {
+            "id" => self.id.clone(),
+            "pivot" => self.pivot.clone(),
+            "nom" => self.nom.clone(),
+            "commune" => self.commune.clone(),
+            "code_postal" => self.code_postal.clone(),
+            "code_insee" => self.code_insee.clone(),
+            "adresse" => self.adresse.clone(),
+            "complement_adresse" => self.complement_adresse.clone(),
+            "latitude" => self.latitude.map(|v| v.to_string()).unwrap_or_default(),
+            "longitude" => self.longitude.map(|v| v.to_string()).unwrap_or_default(),
+            "typologie" => join(&self.typologie),
+            "telephone" => self.telephone.clone(),
+            "courriels" => join(&self.courriels),
+            "site_web" => join(&self.site_web),
+            "horaires" => self.horaires.clone(),
+            "presentation_resume" => self.presentation_resume.clone(),
+            "presentation_detail" => self.presentation_detail.clone(),
+            "source" => self.source.clone(),
+            "itinerance" => join(&self.itinerance),
+            "structure_parente" => self.structure_parente.clone(),
+            "date_maj" => self.date_maj.clone(),
+            "services" => join(&self.services),
+            "publics_specifiquement_adresses" => join(&self.publics_specifiquement_adresses),
+            "prise_en_charge_specifique" => join(&self.prise_en_charge_specifique),
+            "frais_a_charge" => join(&self.frais_a_charge),
+            "dispositif_programmes_nationaux" => join(&self.dispositif_programmes_nationaux),
+            "formations_labels" => join(&self.formations_labels),
+            "autres_formations_labels" => self.autres_formations_labels.clone(),
+            "modalites_acces" => join(&self.modalites_acces),
+            "modalites_accompagnement" => join(&self.modalites_accompagnement),
+            "fiche_acces_libre" => self.fiche_acces_libre.clone(),
+            "prise_rdv" => self.prise_rdv.clone(),
+            "x_wifi_public" => {
+                if self.x_wifi_public {
+                    "Oui".into()
+                } else {
+                    "Non".into()
+                }
+            }
+            "x_postes_en_acces_libre" => self.x_postes_en_acces_libre.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The department (`80`, `2A`, `974`…) the place belongs to, from its INSEE or postcode.
+    pub fn department(&self) -> String {
+        let code = if self.code_insee.is_empty() {
+            &self.code_postal
+        } else {
+            &self.code_insee
+        };
+        if code.starts_with("97") || code.starts_with("98") {
+            code.get(..3).unwrap_or(code).to_owned()
+        } else if self.code_insee.is_empty() && code.starts_with("20") {
+            // Corsica by postcode: 200xx-201xx is Corse-du-Sud, 202xx-206xx Haute-Corse.
+            if code.as_bytes().get(2).is_some_and(|d| *d <= b'1') {
+                "2A".into()
+            } else {
+                "2B".into()
+            }
+        } else {
+            code.get(..2).unwrap_or(code).to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_matches_case_accents_and_long_forms() {
+        assert_eq!(
+            Vocabulary::Services.canonical("aide aux demarches administratives"),
+            Some("Aide aux démarches administratives")
+        );
+        assert_eq!(
+            Vocabulary::Fees
+                .canonical("Gratuit : Je peux accéder gratuitement au lieu et à ses services"),
+            Some("Gratuit")
+        );
+        assert_eq!(
+            Vocabulary::Fees.canonical("GRATUIT SOUS CONDITION"),
+            Some("Gratuit sous condition")
+        );
+        assert_eq!(
+            Vocabulary::Accompaniment.canonical("À distance (par téléphone ou en visioconférence)"),
+            Some("À distance")
+        );
+        assert_eq!(Vocabulary::Support.canonical("surdite"), Some("Surdité"));
+        assert_eq!(Vocabulary::Services.canonical("Jardinage"), None);
+    }
+
+    #[test]
+    fn identifiers_and_codes() {
+        assert_eq!(parse_pivot("434 933 123 00029").unwrap(), "43493312300029");
+        assert_eq!(
+            parse_pivot("12345678901234"),
+            Err("is not a valid SIRET (its check digit is wrong)".into())
+        );
+        assert_eq!(parse_pivot("73282932000074").unwrap(), "73282932000074");
+        assert_eq!(parse_pivot("w751234567").unwrap(), "W751234567");
+        assert_eq!(parse_postcode("8000").unwrap(), "08000");
+        assert!(parse_postcode("800").is_err());
+        assert_eq!(parse_insee("2a004").unwrap(), "2A004");
+        assert_eq!(parse_date("02/06/2026").unwrap(), "2026-06-02");
+    }
+
+    #[test]
+    fn phones_in_every_common_writing() {
+        for raw in [
+            "03 22 97 10 10",
+            "03.22.97.10.10",
+            "+33 3 22 97 10 10",
+            "0322971010",
+            "(0)3 22 97 10 10",
+        ] {
+            assert_eq!(parse_phone(raw).unwrap(), "+33322971010", "{raw}");
+        }
+        assert_eq!(parse_phone("0262 12 34 56").unwrap(), "+262262123456");
+        assert!(parse_phone("12").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Spawning the directory and talking to it.
+
+use std::sync::Arc;
+
+use passerelle_bus::DynBus;
+use passerelle_bus::sqlite::SqliteBus;
+use passerelle_directory::DirectoryConfig;
+use passerelle_directory::service::Directory;
+use passerelle_kit::CancellationToken;
+use passerelle_kit::clock::SystemClock;
+use passerelle_kit::config::ServerArgs;
+use passerelle_kit::testing::{Bearer, TestIssuer};
+use passerelle_proto::directory::v1 as pb;
+use passerelle_proto::directory::v1::directory_client::DirectoryClient;
+use passerelle_store::DynStore;
+use passerelle_store::sqlite::SqliteStore;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub type Client = DirectoryClient<InterceptedService<Channel, Bearer>>;
+
+#[allow(dead_code)]
+pub struct App {
+    pub channel: Channel,
+    pub store: DynStore,
+    pub bus: DynBus,
+    pub service: Directory,
+    pub issuer: TestIssuer,
+    pub shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+    let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
+    let issuer = TestIssuer::default();
+    let shutdown = CancellationToken::new();
+    let config = DirectoryConfig {
+        store: store.clone(),
+        bus: bus.clone(),
+        server: ServerArgs::default(),
+        verifier: Some(issuer.verifier()),
+        clock: Arc::new(SystemClock),
+        replica: "test".into(),
+    };
+    let running = passerelle_directory::start(config, shutdown.clone())
+        .await
+        .unwrap();
+    let service = running.service.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(running.serve(listener, shutdown.clone()));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    App {
+        channel,
+        store,
+        bus,
+        service,
+        issuer,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+impl App {
+    pub fn client(&self, token: Option<&str>) -> Client {
+        DirectoryClient::with_interceptor(self.channel.clone(), Bearer(token.map(str::to_owned)))
+            .max_decoding_message_size(16 * 1024 * 1024)
+    }
+
+    pub fn agent(&self) -> Client {
+        self.client(Some(&self.issuer.token(
+            "agent-1",
+            "agent",
+            Some("ccas-nord"),
+        )))
+    }
+
+    pub async fn import(
+        &self,
+        format: pb::Format,
+        bytes: Vec<u8>,
+    ) -> Result<pb::ImportReport, tonic::Status> {
+        let messages = vec![pb::ImportPlacesRequest {
+            format: format as i32,
+            source: String::new(),
+            chunk: bytes,
+        }];
+        self.agent()
+            .import_places(tokio_stream::iter(messages))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn export(&self, format: pb::Format) -> Vec<u8> {
+        let mut stream = self
+            .client(None)
+            .export_places(pb::ExportPlacesRequest {
+                format: format as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.message().await.unwrap() {
+            bytes.extend(chunk.chunk);
+        }
+        bytes
+    }
+}
+
+pub fn data(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
+}

@@ -1,0 +1,7 @@
+//! The directory over gRPC, as clients use it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod files;
+mod search;
