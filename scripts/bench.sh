@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks against real servers, each side by side with its baseline in the same
 # run: store put/get (SQLite vs Cassandra), bus append/consume (SQLite log vs Kafka), token
-# checks (kit vs bare RS256) and sign-ins (service vs bare Argon2id).
+# checks (kit vs bare RS256), sign-ins (service vs bare Argon2id), document streaming (vault vs
+# plain disk copy) and nearest-place search over 100,000 places (R-tree via gRPC vs linear scan).
 # PASSERELLE_BENCH_SECONDS sets how long each measurement runs (default 5).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,3 +13,5 @@ while IFS= read -r setting; do export "$setting"; done < <(scripts/servers.sh en
 cargo bench -p passerelle-store --bench store --quiet
 cargo bench -p passerelle-bus --bench bus --quiet
 cargo bench -p passerelle-identity --bench identity --quiet
+cargo bench -p passerelle-vault --bench vault --quiet
+cargo bench -p passerelle-directory --bench directory --quiet

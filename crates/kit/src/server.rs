@@ -22,6 +22,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::{Request, Response};
 use tokio::net::TcpListener;
@@ -186,7 +187,12 @@ impl GrpcServer {
             let grpc = std::mem::take(routes.axum_router_mut());
             *routes.axum_router_mut() = grpc.merge(http);
         }
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        // Small replies must not wait for Nagle's algorithm to meet the peer's delayed ACK
+        // (40 ms per unary call otherwise); keepalive finds dead peers behind NAT and load
+        // balancers.
+        let incoming = tonic::transport::server::TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(Duration::from_secs(60)));
         let server = tonic::transport::Server::builder()
             .accept_http1(true)
             // Flow-control windows sized to the connection (BDP estimation), not h2's 64 KiB

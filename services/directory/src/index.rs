@@ -195,19 +195,24 @@ impl Index {
     /// The same answer by looking at every place: the baseline search is measured against,
     /// and what tests check it with.
     pub fn scan(&self, query: &Query) -> Vec<Hit> {
-        let mut hits: Vec<Hit> = self
+        // Distance first (cheap), filters on what is within reach, clones only the answers.
+        let mut near: Vec<(f64, &Entry)> = self
             .entries
             .values()
-            .filter(|e| {
-                e.place.latitude.is_some() && e.place.longitude.is_some() && query.matches(e)
+            .filter_map(|e| {
+                let (lat, lon) = (e.place.latitude?, e.place.longitude?);
+                let d = geo::distance_m(query.lat, query.lon, lat, lon);
+                (d <= query.radius_m && query.matches(e)).then_some((d, e))
             })
-            .map(|e| self.hit(e, query))
-            .filter(|h| h.distance_m <= query.radius_m)
             .collect();
-        hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
-        hits.into_iter()
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        near.into_iter()
             .skip(query.offset)
             .take(query.limit)
+            .map(|(distance_m, entry)| Hit {
+                entry: entry.clone(),
+                distance_m,
+            })
             .collect()
     }
 
