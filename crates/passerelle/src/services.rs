@@ -38,6 +38,7 @@ impl ServiceName {
         ServiceName::Platform,
         ServiceName::Identity,
         ServiceName::Vault,
+        ServiceName::Directory,
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -138,7 +138,25 @@ async fn up_serves_health_reflection_and_info_then_stops_on_signal() {
         (info.store_engine.as_str(), info.bus_engine.as_str()),
         ("sqlite", "sqlite")
     );
-    assert!(info.services.iter().any(|s| s.name == "platform"));
+    // Every service of the platform runs and answers its health check.
+    let names: Vec<&str> = info.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["platform", "identity", "vault", "directory"]);
+    for service in &info.services {
+        let channel = tonic::transport::Endpoint::from_shared(address(&up, &service.name))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let status = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{}", service.name);
+    }
 
     // Ctrl-C: a clean stop, exit code 0.
     let status = Command::new("kill")
