@@ -34,6 +34,13 @@ pub mod directory {
     }
 }
 
+/// Analytics service: surveys, autonomy pathways, dashboards.
+pub mod analytics {
+    pub mod v1 {
+        tonic::include_proto!("passerelle.analytics.v1");
+    }
+}
+
 /// Platform information service.
 pub mod platform {
     pub mod v1 {

@@ -36,6 +36,37 @@ pub enum Command {
     /// Operator tools for the directory of digital access points.
     #[command(subcommand)]
     Directory(crate::directory_tools::DirectoryCommand),
+    /// Digital-literacy surveys: import answers, write the dashboard tables.
+    #[command(subcommand)]
+    Survey(crate::survey_tools::SurveyCommand),
+}
+
+/// The analytics service's options.
+#[derive(Args, Clone, Debug, Default)]
+pub struct AnalyticsArgs {
+    /// A rules file (areas, levels, modules; see analytics/rules/pathways.toml) replacing the
+    /// built-in one.
+    #[arg(long, env = "PASSERELLE_ANALYTICS_RULES")]
+    pub rules_file: Option<std::path::PathBuf>,
+
+    /// The directory service (http://HOST:PORT), for the places of each pathway step. `up`
+    /// uses its own directory.
+    #[arg(long, env = "PASSERELLE_DIRECTORY_URL")]
+    pub directory_url: Option<String>,
+}
+
+impl AnalyticsArgs {
+    pub fn rules(&self) -> anyhow::Result<passerelle_analytics::rules::Rules> {
+        match &self.rules_file {
+            None => Ok(passerelle_analytics::rules::Rules::default_rules()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the rules file {}", path.display()))?;
+                passerelle_analytics::rules::Rules::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
+        }
+    }
 }
 
 /// The identity service's options.
@@ -150,6 +181,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub vault: VaultArgs,
     #[command(flatten)]
+    pub analytics: AnalyticsArgs,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
 
@@ -171,6 +204,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub vault: VaultArgs,
     #[command(flatten)]
+    pub analytics: AnalyticsArgs,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
 
@@ -181,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bus(command) => command.run().await,
         Command::Vault(command) => command.run().await,
         Command::Directory(command) => command.run().await,
+        Command::Survey(command) => command.run().await,
     }
 }
 
@@ -256,6 +292,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             args.engines.data_dir.join("documents").display()
         )
     });
+    let mut analytics = args.analytics.clone();
+    if let Some((_, addr)) = endpoints.iter().find(|(name, _)| name == "directory") {
+        analytics
+            .directory_url
+            .get_or_insert_with(|| format!("http://{addr}"));
+    }
     let mut tasks = Vec::new();
     for (name, listener) in listeners {
         let ctx = services::Context {
@@ -264,6 +306,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             auth: auth.clone(),
             identity: identity.clone(),
             vault: vault.clone(),
+            analytics: analytics.clone(),
             create_master_key: true,
             announce_generated_admin: generated_password,
             endpoints: endpoints.clone(),
@@ -313,6 +356,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth,
         identity,
         vault: args.vault,
+        analytics: args.analytics,
         create_master_key: false,
         announce_generated_admin: false,
         endpoints: vec![(args.service.as_str().to_owned(), addr)],

@@ -4,7 +4,7 @@
 //!   and event log under `./passerelle-data`), one port per service from `--listen` on;
 //! - `passerelle serve <service>` runs one service, as each Kubernetes pod does, on the engines
 //!   its `--store` and `--bus` URLs name;
-//! - `passerelle bus …` and `passerelle vault …` are operator tools.
+//! - `passerelle bus …`, `vault …`, `directory …` and `survey …` are operator tools.
 //!
 //! # Layout
 //! - [`cli`]: the command line;
@@ -12,7 +12,8 @@
 //! - [`platform`]: the `Platform/Info` RPC every process serves;
 //! - [`bus_tools`]: `passerelle bus append` and `passerelle bus tail`;
 //! - [`vault_tools`]: `passerelle vault cleanup`;
-//! - [`directory_tools`]: `passerelle directory import` and `export`.
+//! - [`directory_tools`]: `passerelle directory import` and `export`;
+//! - [`survey_tools`]: `passerelle survey import` and `report`.
 #![forbid(unsafe_code)]
 
 pub mod bus_tools;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod directory_tools;
 pub mod platform;
 pub mod services;
+pub mod survey_tools;
 pub mod vault_tools;
 
 use std::process::ExitCode;

@@ -17,7 +17,7 @@ use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
 use passerelle_store::DynStore;
 use tokio::net::TcpListener;
 
-use crate::cli::{IdentityArgs, VaultArgs};
+use crate::cli::{AnalyticsArgs, IdentityArgs, VaultArgs};
 use crate::platform::PlatformService;
 
 /// A service `passerelle serve` can run; `passerelle up` runs them all, in this order.
@@ -31,6 +31,8 @@ pub enum ServiceName {
     Vault,
     /// Digital access points (national schema), searchable.
     Directory,
+    /// Digital-literacy surveys, autonomy pathways, dashboards.
+    Analytics,
 }
 
 impl ServiceName {
@@ -39,6 +41,7 @@ impl ServiceName {
         ServiceName::Identity,
         ServiceName::Vault,
         ServiceName::Directory,
+        ServiceName::Analytics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl ServiceName {
             ServiceName::Identity => "identity",
             ServiceName::Vault => "vault",
             ServiceName::Directory => "directory",
+            ServiceName::Analytics => "analytics",
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct Context {
     pub auth: AuthArgs,
     pub identity: IdentityArgs,
     pub vault: VaultArgs,
+    pub analytics: AnalyticsArgs,
     /// Whether a missing master key file may be created (the embedded platform).
     pub create_master_key: bool,
     /// Whether to print the bootstrap admin's password, made up for this first start.
@@ -269,6 +274,24 @@ pub async fn serve(
             let running = passerelle_directory::start(config, shutdown.clone())
                 .await
                 .context("the directory service cannot start")?;
+            running
+                .serve(listener, shutdown)
+                .await
+                .with_context(failed)?;
+        }
+        ServiceName::Analytics => {
+            let config = passerelle_analytics::AnalyticsConfig {
+                store: ctx.engines.store.clone(),
+                bus: ctx.engines.bus.clone(),
+                server: ctx.server.clone(),
+                verifier: ctx.verifier(),
+                clock: Arc::new(SystemClock),
+                rules: ctx.analytics.rules()?,
+                directory_url: ctx.analytics.directory_url.clone(),
+            };
+            let running = passerelle_analytics::start(config, shutdown.clone())
+                .map_err(anyhow::Error::msg)
+                .context("the analytics service cannot start")?;
             running
                 .serve(listener, shutdown)
                 .await

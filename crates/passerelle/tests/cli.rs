@@ -140,7 +140,10 @@ async fn up_serves_health_reflection_and_info_then_stops_on_signal() {
     );
     // Every service of the platform runs and answers its health check.
     let names: Vec<&str> = info.services.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["platform", "identity", "vault", "directory"]);
+    assert_eq!(
+        names,
+        ["platform", "identity", "vault", "directory", "analytics"]
+    );
     for service in &info.services {
         let channel = tonic::transport::Endpoint::from_shared(address(&up, &service.name))
             .unwrap()
@@ -709,4 +712,91 @@ fn the_directory_import_command_reports_merges_and_rejections() {
         String::from_utf8_lossy(&bad.stderr)
             .contains("format `xlsx` is not known: expected csv, json or geojson")
     );
+}
+
+/// `passerelle survey import` reports what it kept and refused; a second import adds nothing;
+/// `survey report` writes the dashboard tables with the published figures.
+#[test]
+fn the_survey_commands_import_then_write_the_dashboard_tables() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = passerelle()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let survey = data.path().join("ccas.csv");
+    passerelle_analytics::synthetic::write_csv(&survey, 2_000, 9).unwrap();
+    let mut text = std::fs::read_to_string(&survey).unwrap();
+    text.push_str(
+        "R-bad,2026-02-30,nord,40-59,yes,yes,yes,alone,alone,alone,alone,alone,alone,alone,alone\n",
+    );
+    std::fs::write(&survey, text).unwrap();
+
+    let (ok, summary, err) = run(&["survey", "import", survey.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        summary.contains("2001 rows, 2000 imported, 0 updated, 0 already there, 1 rejected"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "rejected line 2002, surveyed_on `2026-02-30`: expected a date as YYYY-MM-DD"
+        ),
+        "{summary}"
+    );
+    let (ok, summary, _) = run(&["survey", "import", survey.to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        summary.contains("0 imported, 0 updated, 2000 already there"),
+        "{summary}"
+    );
+
+    let out = data.path().join("tables");
+    let (ok, summary, err) = run(&["survey", "report", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(summary.contains("2000 answers"), "{summary}");
+    for file in [
+        "indicators.csv",
+        "indicators.parquet",
+        "progress.csv",
+        "progress.parquet",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing: {summary}");
+    }
+    let indicators = std::fs::read_to_string(out.join("indicators.csv")).unwrap();
+    let header: Vec<&str> = indicators.lines().next().unwrap().split(',').collect();
+    let all: Vec<&str> = indicators
+        .lines()
+        .find(|l| l.starts_with("all,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let value = |name: &str| all[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(value("cannot_file_taxes_online"), "70.0");
+    assert_eq!(value("no_online_formality"), "36.0");
+
+    let (ok, _, err) = run(&[
+        "survey",
+        "report",
+        "--out",
+        out.to_str().unwrap(),
+        "--period",
+        "week",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("period `week` is not known: expected month, quarter or year"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["survey", "import", "missing.csv"]);
+    assert!(!ok);
+    assert!(err.contains("missing.csv: no such file"), "{err}");
 }

@@ -1,0 +1,224 @@
+//! Survey processing: 10 million survey rows (set `PASSERELLE_BENCH_ROWS` for another size) to
+//! pathways and dashboard tables, with the Polars pipeline of this crate and, side by side in
+//! the same run, the same computation in pandas (`survey_pandas.py`, in the Python of
+//! `PASSERELLE_BENCH_PYTHON`, which `scripts/bench.sh` installs). Each side runs in a process of
+//! its own, on the same Parquet file, so that its time and peak memory (VmHWM) are its own.
+//!
+//! One row in 100,000 is bad (an unknown antenna), so validation has something to report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use passerelle_analytics::pipeline::{self, Period};
+use passerelle_analytics::rules::Rules;
+use passerelle_analytics::{survey, synthetic};
+use polars::prelude::*;
+
+const CHUNK: u64 = 1_000_000;
+
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The survey file of `n` rows, made once and kept.
+fn survey_file(dir: &Path, n: u64) -> PathBuf {
+    let path = dir.join(format!("survey-{n}.parquet"));
+    if path.exists() {
+        return path;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let partial = dir.join(format!(".survey-{n}.parquet.partial"));
+    let started = Instant::now();
+    let first = synthetic::frame(0, 1.min(n), n, 1).unwrap();
+    let mut writer = ParquetWriter::new(std::fs::File::create(&partial).unwrap())
+        .batched(first.schema())
+        .unwrap();
+    let mut start = 0;
+    while start < n {
+        let end = (start + CHUNK).min(n);
+        let chunk = synthetic::frame(start, end, n, 1)
+            .unwrap()
+            .lazy()
+            .with_row_index("i", Some(start as IdxSize))
+            .with_column(
+                when((col("i") % lit(100_000u32)).eq(lit(99_999u32)))
+                    .then(lit("plateau"))
+                    .otherwise(col("antenna"))
+                    .alias("antenna"),
+            )
+            .drop(cols(["i"]))
+            .collect()
+            .unwrap();
+        writer.write_batch(&chunk).unwrap();
+        start = end;
+        eprint!("\r  generating {n} survey rows: {start}");
+    }
+    writer.finish().unwrap();
+    std::fs::rename(&partial, &path).unwrap();
+    eprintln!(" in {:.1} s", started.elapsed().as_secs_f64());
+    path
+}
+
+/// The Polars side, in its own process.
+fn polars_child(file: &Path, rules_file: &Path, out: &Path) {
+    let rules = Rules::parse(&std::fs::read_to_string(rules_file).unwrap()).unwrap();
+    std::fs::create_dir_all(out).unwrap();
+    let started = Instant::now();
+    let checked = survey::check(survey::scan(file).unwrap()).unwrap();
+    let good = checked.good.height();
+    let mut scored = pipeline::scored(checked.good.lazy(), &rules)
+        .collect()
+        .unwrap();
+    let mut pathways = scored
+        .select([
+            "respondent_id",
+            "surveyed_on",
+            "antenna",
+            "age_band",
+            pipeline::SCORE,
+            pipeline::LEVEL,
+            pipeline::PATHWAY,
+            pipeline::FIRST_MODULE,
+        ])
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(out.join("pathways.parquet")).unwrap())
+        .finish(&mut pathways)
+        .unwrap();
+    drop(pathways);
+    let dashboards =
+        pipeline::dashboards(std::mem::take(&mut scored).lazy(), &rules, Period::Quarter).unwrap();
+    pipeline::write_tables(&dashboards, out).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let all = dashboards
+        .indicators
+        .clone()
+        .lazy()
+        .filter(col("breakdown").eq(lit(pipeline::ALL)))
+        .collect()
+        .unwrap();
+    let headline: Vec<f64> = ["cannot_file_taxes_online", "no_online_formality"]
+        .iter()
+        .map(|c| {
+            all.column(c)
+                .unwrap()
+                .f64()
+                .unwrap()
+                .get(0)
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    println!(
+        "{{\"rows\": {}, \"good\": {good}, \"rejected\": {}, \"seconds\": {seconds}, \"peak_rss_bytes\": {}, \"headline\": [{}, {}]}}",
+        good + checked.rejected_rows,
+        checked.rejected_rows,
+        peak_rss_bytes(),
+        headline[0],
+        headline[1]
+    );
+}
+
+#[derive(Debug)]
+struct Run {
+    seconds: f64,
+    peak: f64,
+    rejected: u64,
+    headline: String,
+}
+
+fn run(label: &str, mut command: Command) -> Option<Run> {
+    let output = command
+        .output()
+        .expect("cannot start the benchmark process");
+    if !output.status.success() {
+        eprintln!(
+            "  {label} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return None;
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(line).expect(line);
+    let run = Run {
+        seconds: value["seconds"].as_f64().unwrap_or(0.0),
+        #[allow(clippy::cast_precision_loss)]
+        peak: value["peak_rss_bytes"].as_u64().unwrap_or(0) as f64 / (1u64 << 20) as f64,
+        rejected: value["rejected"].as_u64().unwrap_or(0),
+        headline: value["headline"].to_string(),
+    };
+    println!(
+        "  {label:<24} {:>8.1} s   peak memory {:>8.0} MiB   rejected rows {:>4}   headline (taxes, formalities) {}",
+        run.seconds, run.peak, run.rejected, run.headline
+    );
+    Some(run)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--polars-child") {
+        polars_child(
+            Path::new(&args[2]),
+            Path::new(&args[3]),
+            Path::new(&args[4]),
+        );
+        return;
+    }
+    let n: u64 = std::env::var("PASSERELLE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules_file = crate_dir.join("rules/pathways.toml");
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/survey-… → target/bench-data
+    let data = exe
+        .ancestors()
+        .nth(3)
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+        .join("bench-data");
+    println!("\nSurvey processing: {n} rows to pathways and dashboard tables (one run each)");
+    let file = survey_file(&data, n);
+    let out = tempfile::tempdir().unwrap();
+
+    let mut polars = Command::new(&exe);
+    polars
+        .arg("--polars-child")
+        .arg(&file)
+        .arg(&rules_file)
+        .arg(out.path().join("polars"));
+    let candidate = run("polars (this crate)", polars);
+
+    let python = std::env::var("PASSERELLE_BENCH_PYTHON").map_or_else(
+        |_| crate_dir.join("../.venv-bench/bin/python"),
+        PathBuf::from,
+    );
+    if !python.exists() {
+        println!(
+            "  pandas baseline skipped: no Python with pandas at {} (scripts/bench.sh installs it)",
+            python.display()
+        );
+        return;
+    }
+    let mut pandas = Command::new(&python);
+    pandas
+        .arg(crate_dir.join("benches/survey_pandas.py"))
+        .arg(&file)
+        .arg(&rules_file)
+        .arg(out.path().join("pandas"));
+    let baseline = run("pandas (baseline)", pandas);
+    if let (Some(c), Some(b)) = (candidate, baseline) {
+        println!(
+            "  => polars / pandas: {:.2}x faster, {:.2}x less peak memory; same headline figures: {}",
+            b.seconds / c.seconds.max(f64::EPSILON),
+            b.peak / c.peak.max(f64::EPSILON),
+            c.headline == b.headline && c.rejected == b.rejected
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! Analytics: digital-literacy surveys processed with Polars into scores, autonomy levels,
+//! personalised pathways and the managers' dashboards.
+//!
+//! # Layout
+//! - [`survey`]: the survey format, read from CSV or Parquet and checked row by row;
+//! - [`synthetic`]: reproducible surveys shaped like the CCAS one, for demos, tests, benches;
+//! - [`rules`]: the versioned rules file (areas, levels, modules);
+//! - [`pipeline`]: scores, levels, pathways and dashboard tables as Polars lazy queries;
+//! - [`answers`]: checked answers as Rust values, to and from frames and the store;
+//! - [`places`]: the nearest fitting places, from the directory service;
+//! - [`service`]: imports, assessments, pathways, progress, dashboards;
+//! - [`grpc`]: the `passerelle.analytics.v1.Analytics` adapter;
+//! - [`start`](run::start): wiring.
+#![forbid(unsafe_code)]
+
+pub mod answers;
+pub mod grpc;
+pub mod pipeline;
+pub mod places;
+pub mod rules;
+pub mod service;
+pub mod survey;
+pub mod synthetic;
+
+mod run;
+
+pub use run::{AnalyticsConfig, Running, start};

@@ -1,0 +1,435 @@
+//! The survey format, read from CSV or Parquet with Polars and checked row by row.
+//!
+//! One row per respondent and survey day; extra columns are accepted and ignored:
+//!
+//! | column | accepted values |
+//! |---|---|
+//! | `respondent_id` | 1–64 characters among `A-Z a-z 0-9 . _ -` (a pseudonym, never a name) |
+//! | `surveyed_on` | a date, `YYYY-MM-DD` |
+//! | `antenna` | `nord`, `sud`, `est`, `ouest`, `centre` |
+//! | `age_band` | `16-24`, `25-39`, `40-59`, `60-74`, `75+` |
+//! | `has_smartphone`, `has_computer`, `has_internet_home` | `yes`, `no` (also `oui`/`non`, `true`/`false`, `1`/`0`) |
+//! | `email`, `online_procedure`, `tax_online`, `health_account`, `job_search`, `video_call`, `online_banking`, `spot_scam` | `cannot`, `with_help`, `alone` |
+//!
+//! Values are trimmed and their case ignored. A bad row is reported with its line, field, value
+//! and what is accepted, and the good rows are kept. The same respondent answering twice on the
+//! same day in one file keeps the first answer; the later ones are reported.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::*;
+
+pub const TASKS: &[&str] = &[
+    "email",
+    "online_procedure",
+    "tax_online",
+    "health_account",
+    "job_search",
+    "video_call",
+    "online_banking",
+    "spot_scam",
+];
+pub const EQUIPMENT: &[&str] = &["has_smartphone", "has_computer", "has_internet_home"];
+pub const ANTENNAS: &[&str] = &["nord", "sud", "est", "ouest", "centre"];
+pub const AGE_BANDS: &[&str] = &["16-24", "25-39", "40-59", "60-74", "75+"];
+/// Answer codes are the positions in this list: 0 cannot, 1 with help, 2 alone.
+pub const ANSWERS: &[&str] = &["cannot", "with_help", "alone"];
+pub const ALONE: u8 = 2;
+pub const CANNOT: u8 = 0;
+
+/// Every column the format requires, in order.
+pub fn columns() -> Vec<&'static str> {
+    let mut all = vec!["respondent_id", "surveyed_on", "antenna", "age_band"];
+    all.extend_from_slice(EQUIPMENT);
+    all.extend_from_slice(TASKS);
+    all
+}
+
+/// The line (or, in Parquet, row number) of each row, kept through validation.
+pub const LINE: &str = "line";
+const PROBLEMS: &str = "__problems";
+/// Rejections described one by one; beyond, they are only counted by field.
+pub const MAX_DESCRIBED: usize = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SurveyError {
+    #[error("{0}")]
+    Format(String),
+    #[error("cannot read the survey: {0}")]
+    Read(String),
+}
+
+impl From<PolarsError> for SurveyError {
+    fn from(e: PolarsError) -> Self {
+        SurveyError::Read(e.to_string())
+    }
+}
+
+/// A bad value and what would have been accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub line: u64,
+    pub field: String,
+    pub value: String,
+    pub accepted: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, {} `{}`: expected {}",
+            self.line, self.field, self.value, self.accepted
+        )
+    }
+}
+
+/// What validation kept and what it refused.
+#[derive(Debug)]
+pub struct Checked {
+    /// Good rows, typed (see [`typed_schema`]), with their [`LINE`].
+    pub good: DataFrame,
+    pub rejected_rows: usize,
+    /// The first [`MAX_DESCRIBED`] problems, in line order.
+    pub rejections: Vec<Rejection>,
+    /// How many rows each field made refuse.
+    pub by_field: BTreeMap<String, usize>,
+}
+
+/// The columns of checked rows and their types.
+pub fn typed_schema() -> Schema {
+    let mut schema = Schema::default();
+    schema.insert(LINE.into(), DataType::UInt64);
+    schema.insert("respondent_id".into(), DataType::String);
+    schema.insert("surveyed_on".into(), DataType::Date);
+    schema.insert("antenna".into(), DataType::String);
+    schema.insert("age_band".into(), DataType::String);
+    for e in EQUIPMENT {
+        schema.insert((*e).into(), DataType::Boolean);
+    }
+    for t in TASKS {
+        schema.insert((*t).into(), DataType::UInt8);
+    }
+    schema
+}
+
+/// What a field accepts, in words.
+pub fn accepted(field: &str) -> String {
+    match field {
+        "respondent_id" => "1 to 64 characters among A-Z a-z 0-9 . _ -".into(),
+        "surveyed_on" => "a date as YYYY-MM-DD".into(),
+        "antenna" => ANTENNAS.join(" | "),
+        "age_band" => AGE_BANDS.join(" | "),
+        f if EQUIPMENT.contains(&f) => "yes | no".into(),
+        f if TASKS.contains(&f) => ANSWERS.join(" | "),
+        _ => String::new(),
+    }
+}
+
+/// Reads a survey file lazily, every column as text, numbering its lines.
+pub fn scan(path: &Path) -> Result<LazyFrame, SurveyError> {
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name = PlRefPath::try_from_path(path)?;
+    let lf = match extension.as_str() {
+        "csv" | "txt" => {
+            let separator = sniff_separator(path)?;
+            LazyCsvReader::new(name)
+                .with_has_header(true)
+                .with_separator(separator)
+                .with_infer_schema_length(Some(0))
+                .with_encoding(CsvEncoding::LossyUtf8)
+                .with_missing_is_null(true)
+                .with_row_index(Some(RowIndex {
+                    name: LINE.into(),
+                    // Line 1 is the header.
+                    offset: 2,
+                }))
+                .finish()?
+        }
+        "parquet" | "pq" => {
+            let args = ScanArgsParquet {
+                row_index: Some(RowIndex {
+                    name: LINE.into(),
+                    offset: 1,
+                }),
+                ..ScanArgsParquet::default()
+            };
+            LazyFrame::scan_parquet(name, args)?
+        }
+        other => {
+            return Err(SurveyError::Format(format!(
+                "{}: format `{other}` is not known: expected a .csv or .parquet file",
+                path.display()
+            )));
+        }
+    };
+    Ok(lf)
+}
+
+/// `;` (French spreadsheet exports) or `,`, whichever the header uses.
+fn sniff_separator(path: &Path) -> Result<u8, SurveyError> {
+    use std::io::BufRead as _;
+    let file = std::fs::File::open(path)
+        .map_err(|e| SurveyError::Read(format!("{}: {e}", path.display())))?;
+    let mut header = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut header)
+        .map_err(|e| SurveyError::Read(format!("{}: {e}", path.display())))?;
+    let commas = header.matches(',').count();
+    let semicolons = header.matches(';').count();
+    Ok(if semicolons > commas { b';' } else { b',' })
+}
+
+/// A frame of text answers (for one response recorded over gRPC, say), numbered from 1.
+pub fn from_text(rows: &[BTreeMap<String, String>]) -> Result<LazyFrame, SurveyError> {
+    let mut columns = Vec::new();
+    for name in self::columns() {
+        let values: Vec<Option<&str>> = rows
+            .iter()
+            .map(|r| r.get(name).map(String::as_str))
+            .collect();
+        columns.push(Column::new(name.into(), values));
+    }
+    let df = DataFrame::new_infer_height(columns)?;
+    Ok(df.lazy().with_row_index(LINE, Some(1)))
+}
+
+fn text(name: &str) -> Expr {
+    col(name)
+        .cast(DataType::String)
+        .str()
+        .strip_chars(lit(NULL))
+        .str()
+        .to_lowercase()
+}
+
+/// `values[i]` → `i`, anything else null.
+fn code_of(expr: Expr, values: &[&str]) -> Expr {
+    let cases = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                expr.clone().eq(lit(*v)),
+                lit(u8::try_from(i).unwrap_or(u8::MAX)),
+            )
+        })
+        .collect();
+    crate::pipeline::cases(cases, lit(NULL).cast(DataType::UInt8)).cast(DataType::UInt8)
+}
+
+fn boolean_of(expr: Expr) -> Expr {
+    let yes = lit(Series::new(
+        "yes".into(),
+        ["yes", "oui", "true", "1", "y", "o"],
+    ));
+    let no = lit(Series::new("no".into(), ["no", "non", "false", "0", "n"]));
+    when(expr.clone().is_in(yes, false))
+        .then(lit(true))
+        .when(expr.is_in(no, false))
+        .then(lit(false))
+        .otherwise(lit(NULL).cast(DataType::Boolean))
+}
+
+/// The typed value of each field (null when the value is not accepted).
+fn typed(field: &str) -> Expr {
+    let raw = text(field);
+    match field {
+        "respondent_id" => {
+            let id = col(field)
+                .cast(DataType::String)
+                .str()
+                .strip_chars(lit(NULL));
+            when(
+                id.clone()
+                    .str()
+                    .contains(lit(r"^[A-Za-z0-9._-]{1,64}$"), true),
+            )
+            .then(id)
+            .otherwise(lit(NULL).cast(DataType::String))
+        }
+        "surveyed_on" => raw.str().to_date(StrptimeOptions {
+            format: Some("%Y-%m-%d".into()),
+            strict: false,
+            exact: true,
+            cache: true,
+        }),
+        "antenna" => when(
+            raw.clone()
+                .is_in(lit(Series::new("a".into(), ANTENNAS)), false),
+        )
+        .then(raw)
+        .otherwise(lit(NULL).cast(DataType::String)),
+        "age_band" => {
+            let band = raw.str().replace_all(lit(" "), lit(""), true);
+            when(
+                band.clone()
+                    .is_in(lit(Series::new("b".into(), AGE_BANDS)), false),
+            )
+            .then(band)
+            .otherwise(lit(NULL).cast(DataType::String))
+        }
+        f if EQUIPMENT.contains(&f) => boolean_of(raw),
+        _ => {
+            let answer = raw
+                .str()
+                .replace_all(lit(" "), lit("_"), true)
+                .str()
+                .replace_all(lit("-"), lit("_"), true);
+            code_of(answer, ANSWERS)
+        }
+    }
+}
+
+/// Checks a frame of text answers: the required columns must be there; each row is kept,
+/// typed, or refused with the reason.
+pub fn check(raw: LazyFrame) -> Result<Checked, SurveyError> {
+    let mut raw = raw;
+    let schema = raw.collect_schema()?;
+    let missing: Vec<&str> = columns()
+        .into_iter()
+        .filter(|c| !schema.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SurveyError::Format(format!(
+            "the survey lacks the column(s) {}: expected a header with {}",
+            missing.join(", "),
+            columns().join(", ")
+        )));
+    }
+    let fields = columns();
+    // One bit per field whose value is not accepted.
+    let mut problems = lit(0u32);
+    let mut selected = vec![col(LINE).cast(DataType::UInt64)];
+    for (bit, field) in fields.iter().enumerate() {
+        let value = typed(field);
+        problems = problems
+            + when(value.clone().is_null())
+                .then(lit(1u32 << bit))
+                .otherwise(lit(0u32));
+        selected.push(value.alias(*field));
+    }
+    selected.push(problems.cast(DataType::UInt32).alias(PROBLEMS));
+    let all = raw.clone().select(selected).collect()?;
+
+    let bad = all
+        .clone()
+        .lazy()
+        .filter(col(PROBLEMS).neq(lit(0u32)))
+        .select([col(LINE), col(PROBLEMS)])
+        .collect()?;
+    let good = all
+        .lazy()
+        .filter(col(PROBLEMS).eq(lit(0u32)))
+        .drop(cols([PROBLEMS]))
+        // A second answer of the same respondent on the same day (within this file).
+        .with_column(
+            col(LINE)
+                .min()
+                .over([col("respondent_id"), col("surveyed_on")])?
+                .alias("__first"),
+        )
+        .collect()?;
+    let repeated = good
+        .clone()
+        .lazy()
+        .filter(col(LINE).neq(col("__first")))
+        .select([
+            col(LINE),
+            col("respondent_id"),
+            col("surveyed_on"),
+            col("__first"),
+        ])
+        .collect()?;
+    let good = good
+        .lazy()
+        .filter(col(LINE).eq(col("__first")))
+        .drop(cols(["__first"]))
+        .collect()?;
+
+    let mut by_field: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rejections = Vec::new();
+    let lines = bad.column(LINE)?.u64()?;
+    let masks = bad.column(PROBLEMS)?.u32()?;
+    for (line, mask) in lines.iter().zip(masks.iter()) {
+        let (Some(line), Some(mask)) = (line, mask) else {
+            continue;
+        };
+        for (bit, field) in fields.iter().enumerate() {
+            if mask & (1 << bit) != 0 {
+                *by_field.entry((*field).to_owned()).or_default() += 1;
+                if rejections.len() < MAX_DESCRIBED {
+                    rejections.push(Rejection {
+                        line,
+                        field: (*field).to_owned(),
+                        value: String::new(),
+                        accepted: accepted(field),
+                    });
+                }
+            }
+        }
+    }
+    // The bad values themselves, for the rows described.
+    if !rejections.is_empty() {
+        let wanted: Vec<u64> = rejections.iter().map(|r| r.line).collect();
+        let wanted = Series::new("wanted".into(), wanted);
+        let values = raw
+            .filter(col(LINE).cast(DataType::UInt64).is_in(lit(wanted), false))
+            .select(
+                std::iter::once(col(LINE).cast(DataType::UInt64))
+                    .chain(fields.iter().map(|f| col(*f).cast(DataType::String)))
+                    .collect::<Vec<_>>(),
+            )
+            .collect()?;
+        let mut by_line: BTreeMap<u64, usize> = BTreeMap::new();
+        for (i, line) in values.column(LINE)?.u64()?.iter().enumerate() {
+            if let Some(line) = line {
+                by_line.insert(line, i);
+            }
+        }
+        for r in &mut rejections {
+            if let Some(i) = by_line.get(&r.line) {
+                let column = values.column(&r.field)?.str()?;
+                r.value = column.get(*i).unwrap_or("").to_owned();
+            }
+        }
+    }
+    let rejected_rows = bad.height() + repeated.height();
+    if repeated.height() > 0 {
+        *by_field.entry("respondent_id".into()).or_default() += repeated.height();
+        let ids = repeated.column("respondent_id")?.str()?;
+        let days = repeated.column("surveyed_on")?.cast(&DataType::String)?;
+        let days = days.str()?;
+        let lines = repeated.column(LINE)?.u64()?;
+        let firsts = repeated.column("__first")?.u64()?;
+        for i in 0..repeated.height() {
+            if rejections.len() >= MAX_DESCRIBED {
+                break;
+            }
+            rejections.push(Rejection {
+                line: lines.get(i).unwrap_or(0),
+                field: "respondent_id".into(),
+                value: format!(
+                    "{} on {}",
+                    ids.get(i).unwrap_or(""),
+                    days.get(i).unwrap_or("")
+                ),
+                accepted: format!(
+                    "one answer per respondent and day (the first, line {}, is kept)",
+                    firsts.get(i).unwrap_or(0)
+                ),
+            });
+        }
+    }
+    rejections.sort_by(|a, b| (a.line, &a.field).cmp(&(b.line, &b.field)));
+    Ok(Checked {
+        good,
+        rejected_rows,
+        rejections,
+        by_field,
+    })
+}

@@ -1,0 +1,6 @@
+//! The analytics service end to end, over gRPC, with a real directory service for places.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod pathways;
+mod surveys;
