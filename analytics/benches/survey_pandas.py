@@ -202,13 +202,16 @@ def progress(rows, rules):
         "antenna": people["antenna"], "period": people["period"],
     })
 
+    decimals = {"mean_level_gain": 2, "mean_score_gain": 1, "improved": 1,
+                "nearly_autonomous_before": 1, "nearly_autonomous_after": 1}
+
     def aggregate(frame, by=None):
         if by:
             g = values.groupby(by, sort=False)
-            out = g.mean(numeric_only=True)
+            out = g.mean(numeric_only=True).round(decimals)
             out["resurveyed"] = g.size()
             return out.reset_index()
-        out = values.mean(numeric_only=True).to_frame().T
+        out = values.mean(numeric_only=True).to_frame().T.round(decimals)
         out["resurveyed"] = len(values)
         return out
 
@@ -237,7 +240,8 @@ def main():
     print(json.dumps({
         "rows": int(len(rows) + rejected), "good": int(len(rows)), "rejected": rejected,
         "by_field": by_field, "seconds": seconds, "peak_rss_bytes": peak_rss_bytes(),
-        "headline": tables["indicators"].iloc[0][["cannot_file_taxes_online", "no_online_formality"]].tolist(),
+        "headline": tables["indicators"].loc[tables["indicators"]["breakdown"] == "all",
+                                             ["cannot_file_taxes_online", "no_online_formality"]].iloc[0].tolist(),
     }))
 
 

@@ -386,9 +386,11 @@ pub fn dashboards(scored: LazyFrame, rules: &Rules, period: Period) -> PolarsRes
         rules.min_cell_size,
     )?;
 
-    // Each person's first and last survey.
+    // Each person's first and last survey, for the people surveyed more than once (most are
+    // surveyed once: they are set aside before sorting).
     let by_date = SortMultipleOptions::default();
     let people = rows
+        .filter(len().over([col("respondent_id")])?.gt(lit(1)))
         .group_by([col("respondent_id")])
         .agg([
             len().alias("surveys"),

@@ -198,46 +198,70 @@ pub fn from_text(rows: &[BTreeMap<String, String>]) -> Result<LazyFrame, SurveyE
     Ok(df.lazy().with_row_index(LINE, Some(1)))
 }
 
-fn text(name: &str) -> Expr {
-    col(name)
-        .cast(DataType::String)
-        .str()
-        .strip_chars(lit(NULL))
-        .str()
-        .to_lowercase()
+/// Reads a text column value by value through `decode`, each distinct value decoded once:
+/// survey columns hold a handful of distinct spellings over millions of rows.
+fn decoded<T: Copy + 'static>(
+    expr: Expr,
+    decode: fn(&str) -> Option<T>,
+    dtype: DataType,
+    build: fn(PlSmallStr, Vec<Option<T>>) -> Column,
+) -> Expr {
+    let output = dtype.clone();
+    expr.cast(DataType::String).map(
+        move |column: Column| {
+            let values = column.str()?;
+            let mut seen: std::collections::HashMap<&str, Option<T>> =
+                std::collections::HashMap::new();
+            let out: Vec<Option<T>> = values
+                .iter()
+                .map(|v| v.and_then(|v| *seen.entry(v).or_insert_with(|| decode(v))))
+                .collect();
+            Ok(build(column.name().clone(), out))
+        },
+        move |_, field| Ok(Field::new(field.name().clone(), output.clone())),
+    )
 }
 
-/// `values[i]` → `i`, anything else null.
-fn code_of(expr: Expr, values: &[&str]) -> Expr {
-    let cases = values
+fn u8_column(name: PlSmallStr, values: Vec<Option<u8>>) -> Column {
+    Column::new(name, values)
+}
+
+fn bool_column(name: PlSmallStr, values: Vec<Option<bool>>) -> Column {
+    Column::new(name, values)
+}
+
+fn str_column(name: PlSmallStr, values: Vec<Option<&'static str>>) -> Column {
+    Column::new(name, values)
+}
+
+/// `cannot` → 0, `with_help` (`With help`, `with-help`) → 1, `alone` → 2.
+pub fn decode_answer(raw: &str) -> Option<u8> {
+    let key = raw.trim().to_lowercase().replace([' ', '-'], "_");
+    ANSWERS
         .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            (
-                expr.clone().eq(lit(*v)),
-                lit(u8::try_from(i).unwrap_or(u8::MAX)),
-            )
-        })
-        .collect();
-    crate::pipeline::cases(cases, lit(NULL).cast(DataType::UInt8)).cast(DataType::UInt8)
+        .position(|a| *a == key)
+        .and_then(|i| u8::try_from(i).ok())
 }
 
-fn boolean_of(expr: Expr) -> Expr {
-    let yes = lit(Series::new(
-        "yes".into(),
-        ["yes", "oui", "true", "1", "y", "o"],
-    ));
-    let no = lit(Series::new("no".into(), ["no", "non", "false", "0", "n"]));
-    when(expr.clone().is_in(yes, false))
-        .then(lit(true))
-        .when(expr.is_in(no, false))
-        .then(lit(false))
-        .otherwise(lit(NULL).cast(DataType::Boolean))
+pub fn decode_yes_no(raw: &str) -> Option<bool> {
+    match raw.trim().to_lowercase().as_str() {
+        "yes" | "oui" | "true" | "1" | "y" | "o" => Some(true),
+        "no" | "non" | "false" | "0" | "n" => Some(false),
+        _ => None,
+    }
 }
 
-/// The typed value of each field (null when the value is not accepted).
+pub fn decode_antenna(raw: &str) -> Option<&'static str> {
+    let key = raw.trim().to_lowercase();
+    ANTENNAS.iter().copied().find(|a| *a == key)
+}
+
+pub fn decode_age_band(raw: &str) -> Option<&'static str> {
+    let key: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    AGE_BANDS.iter().copied().find(|a| *a == key)
+}
+
 fn typed(field: &str) -> Expr {
-    let raw = text(field);
     match field {
         "respondent_id" => {
             let id = col(field)
@@ -252,36 +276,23 @@ fn typed(field: &str) -> Expr {
             .then(id)
             .otherwise(lit(NULL).cast(DataType::String))
         }
-        "surveyed_on" => raw.str().to_date(StrptimeOptions {
-            format: Some("%Y-%m-%d".into()),
-            strict: false,
-            exact: true,
-            cache: true,
-        }),
-        "antenna" => when(
-            raw.clone()
-                .is_in(lit(Series::new("a".into(), ANTENNAS)), false),
-        )
-        .then(raw)
-        .otherwise(lit(NULL).cast(DataType::String)),
-        "age_band" => {
-            let band = raw.str().replace_all(lit(" "), lit(""), true);
-            when(
-                band.clone()
-                    .is_in(lit(Series::new("b".into(), AGE_BANDS)), false),
-            )
-            .then(band)
-            .otherwise(lit(NULL).cast(DataType::String))
+        "surveyed_on" => col(field)
+            .cast(DataType::String)
+            .str()
+            .strip_chars(lit(NULL))
+            .str()
+            .to_date(StrptimeOptions {
+                format: Some("%Y-%m-%d".into()),
+                strict: false,
+                exact: true,
+                cache: true,
+            }),
+        "antenna" => decoded(col(field), decode_antenna, DataType::String, str_column),
+        "age_band" => decoded(col(field), decode_age_band, DataType::String, str_column),
+        f if EQUIPMENT.contains(&f) => {
+            decoded(col(field), decode_yes_no, DataType::Boolean, bool_column)
         }
-        f if EQUIPMENT.contains(&f) => boolean_of(raw),
-        _ => {
-            let answer = raw
-                .str()
-                .replace_all(lit(" "), lit("_"), true)
-                .str()
-                .replace_all(lit("-"), lit("_"), true);
-            code_of(answer, ANSWERS)
-        }
+        _ => decoded(col(field), decode_answer, DataType::UInt8, u8_column),
     }
 }
 
@@ -378,7 +389,11 @@ pub fn check(raw: LazyFrame) -> Result<Checked, SurveyError> {
         let wanted: Vec<u64> = rejections.iter().map(|r| r.line).collect();
         let wanted = Series::new("wanted".into(), wanted);
         let values = raw
-            .filter(col(LINE).cast(DataType::UInt64).is_in(lit(wanted), false))
+            .filter(
+                col(LINE)
+                    .cast(DataType::UInt64)
+                    .is_in(lit(wanted).implode(false), false),
+            )
             .select(
                 std::iter::once(col(LINE).cast(DataType::UInt64))
                     .chain(fields.iter().map(|f| col(*f).cast(DataType::String)))
@@ -432,4 +447,25 @@ pub fn check(raw: LazyFrame) -> Result<Checked, SurveyError> {
         rejections,
         by_field,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_read_whatever_their_spelling() {
+        assert_eq!(decode_answer(" With help "), Some(1));
+        assert_eq!(decode_answer("with-help"), Some(1));
+        assert_eq!(decode_answer("ALONE"), Some(2));
+        assert_eq!(decode_answer("sometimes"), None);
+        assert_eq!(decode_yes_no(" Oui"), Some(true));
+        assert_eq!(decode_yes_no("false"), Some(false));
+        assert_eq!(decode_yes_no("maybe"), None);
+        assert_eq!(decode_antenna(" Centre "), Some("centre"));
+        assert_eq!(decode_antenna("plateau"), None);
+        assert_eq!(decode_age_band("75 +"), Some("75+"));
+        assert_eq!(decode_age_band("16 - 24"), Some("16-24"));
+        assert_eq!(decode_age_band("90+"), None);
+    }
 }
