@@ -209,57 +209,69 @@ fn share(condition: Expr) -> Expr {
     (condition.cast(DataType::Float64).mean() * lit(100.0)).round(1, RoundMode::HalfAwayFromZero)
 }
 
-fn indicator_aggregations(rules: &Rules) -> (Vec<Expr>, Vec<String>) {
-    let mut aggs = vec![len().cast(DataType::UInt32).alias("respondents")];
+/// The indicators, computed in two steps so the rows are read once: counts per finest cell
+/// (antenna × age band × period), then shares of each breakdown from those counts. Returns the
+/// per-cell aggregations, the roll-up aggregations and the names of the values.
+fn indicator_aggregations(rules: &Rules) -> (Vec<Expr>, Vec<Expr>, Vec<String>) {
+    let mut counted: Vec<(String, Expr)> = vec![
+        (
+            "cannot_file_taxes_online".into(),
+            col("tax_online").neq(lit(ALONE)),
+        ),
+        (
+            "no_online_formality".into(),
+            col("online_procedure").eq(lit(CANNOT)),
+        ),
+    ];
+    for t in TASKS {
+        counted.push((format!("unable_{t}"), col(*t).neq(lit(ALONE))));
+    }
+    for t in TASKS {
+        counted.push((format!("cannot_{t}"), col(*t).eq(lit(CANNOT))));
+    }
+    let mut levels: Vec<(String, Expr)> = rules
+        .levels
+        .iter()
+        .map(|l| (format!("level_{}", l.level), col(LEVEL).eq(lit(l.level))))
+        .collect();
+    let needs: Vec<(String, Expr)> = rules
+        .modules
+        .iter()
+        .map(|m| (format!("needs_{}", m.id), col(needs_column(&m.id))))
+        .collect();
+
+    let people = || col("__n").sum().cast(DataType::Float64);
+    let round = |e: Expr| e.round(1, RoundMode::HalfAwayFromZero);
+    let mut fine = vec![len().cast(DataType::UInt64).alias("__n")];
+    let mut rollup = vec![col("__n").sum().cast(DataType::UInt32).alias("respondents")];
     let mut values = Vec::new();
-    let mut push = |aggs: &mut Vec<Expr>, expr: Expr, name: String| {
-        aggs.push(expr.alias(name.as_str()));
-        values.push(name);
+    let shares = |list: Vec<(String, Expr)>,
+                  fine: &mut Vec<Expr>,
+                  rollup: &mut Vec<Expr>,
+                  values: &mut Vec<String>| {
+        for (name, condition) in list {
+            let partial = format!("__{name}");
+            fine.push(
+                condition
+                    .cast(DataType::UInt64)
+                    .sum()
+                    .alias(partial.as_str()),
+            );
+            rollup.push(
+                round(col(partial.as_str()).sum().cast(DataType::Float64) / people() * lit(100.0))
+                    .alias(name.as_str()),
+            );
+            values.push(name);
+        }
     };
-    push(
-        &mut aggs,
-        share(col("tax_online").neq(lit(ALONE))),
-        "cannot_file_taxes_online".into(),
-    );
-    push(
-        &mut aggs,
-        share(col("online_procedure").eq(lit(CANNOT))),
-        "no_online_formality".into(),
-    );
-    for t in TASKS {
-        push(
-            &mut aggs,
-            share(col(*t).neq(lit(ALONE))),
-            format!("unable_{t}"),
-        );
-    }
-    for t in TASKS {
-        push(
-            &mut aggs,
-            share(col(*t).eq(lit(CANNOT))),
-            format!("cannot_{t}"),
-        );
-    }
-    push(
-        &mut aggs,
-        col(SCORE).mean().round(1, RoundMode::HalfAwayFromZero),
-        "mean_score".into(),
-    );
-    for l in &rules.levels {
-        push(
-            &mut aggs,
-            share(col(LEVEL).eq(lit(l.level))),
-            format!("level_{}", l.level),
-        );
-    }
-    for m in &rules.modules {
-        push(
-            &mut aggs,
-            share(col(needs_column(&m.id))),
-            format!("needs_{}", m.id),
-        );
-    }
-    (aggs, values)
+    shares(counted, &mut fine, &mut rollup, &mut values);
+    // The mean score sits between the task shares and the levels, as in the table.
+    fine.push(col(SCORE).sum().alias("__mean_score"));
+    rollup.push(round(col("__mean_score").sum() / people()).alias("mean_score"));
+    values.push("mean_score".to_owned());
+    levels.extend(needs);
+    shares(levels, &mut fine, &mut rollup, &mut values);
+    (fine, rollup, values)
 }
 
 /// One table of several breakdowns (`breakdown` names the dimensions used; the others hold
@@ -368,9 +380,14 @@ pub fn dashboards(scored: LazyFrame, rules: &Rules, period: Period) -> PolarsRes
     let rows = scored
         .with_column(period.of(col("surveyed_on")).alias("period"))
         .cache();
-    let (aggs, values) = indicator_aggregations(rules);
+    let (fine, rollup, values) = indicator_aggregations(rules);
+    let cells = rows
+        .clone()
+        .group_by([col("antenna"), col("age_band"), col("period")])
+        .agg(fine)
+        .cache();
     let indicators = breakdowns(
-        &rows,
+        &cells,
         &["antenna", "age_band", "period"],
         &[
             &[],
@@ -380,7 +397,7 @@ pub fn dashboards(scored: LazyFrame, rules: &Rules, period: Period) -> PolarsRes
             &["antenna", "period"],
             &["age_band", "period"],
         ],
-        &aggs,
+        &rollup,
         &values,
         "respondents",
         rules.min_cell_size,

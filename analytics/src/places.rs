@@ -31,49 +31,74 @@ impl Places {
         })
     }
 
-    /// The nearest places offering one of `services`, nearest first, at most [`PER_STEP`].
+    /// The nearest places offering one of `services`, at most [`PER_STEP`]: first those that
+    /// address one of `publics` (Seniors for a person over 60, say), nearest first, then the
+    /// others, nearest first.
     pub async fn nearest(
         &self,
         services: &[String],
+        publics: &[String],
         latitude: f64,
         longitude: f64,
     ) -> Result<Vec<PlaceSuggestion>, String> {
-        let mut found: Vec<PlaceSuggestion> = Vec::new();
-        // The directory's filter wants every service listed; a module accepts any one of them.
+        let mut addressing: Vec<PlaceSuggestion> = Vec::new();
+        let mut others: Vec<PlaceSuggestion> = Vec::new();
+        // The directory's filters want every value listed; a module accepts any one service,
+        // and a person fits any one of their publics.
         for service in services {
-            let request = directory::SearchPlacesRequest {
-                latitude,
-                longitude,
-                radius_m: RADIUS_M,
-                services: vec![service.clone()],
-                page_size: i32::try_from(PER_STEP).unwrap_or(3),
-                ..Default::default()
-            };
-            let hits = self
-                .client
-                .clone()
-                .search_places(request)
-                .await
-                .map_err(|status| format!("the directory did not answer: {}", status.message()))?
-                .into_inner()
-                .hits;
-            for hit in hits {
-                let Some(place) = hit.place else { continue };
-                if found.iter().any(|p| p.place_id == place.id) {
-                    continue;
+            for public in publics.iter().map(Some).chain([None]) {
+                let request = directory::SearchPlacesRequest {
+                    latitude,
+                    longitude,
+                    radius_m: RADIUS_M,
+                    services: vec![service.clone()],
+                    publics: public.cloned().into_iter().collect(),
+                    page_size: i32::try_from(PER_STEP).unwrap_or(3),
+                    ..Default::default()
+                };
+                let hits = self
+                    .client
+                    .clone()
+                    .search_places(request)
+                    .await
+                    .map_err(|status| {
+                        format!("the directory did not answer: {}", status.message())
+                    })?
+                    .into_inner()
+                    .hits;
+                for hit in hits {
+                    let Some(place) = hit.place else { continue };
+                    if addressing
+                        .iter()
+                        .chain(&others)
+                        .any(|p| p.place_id == place.id)
+                    {
+                        continue;
+                    }
+                    let suggestion = PlaceSuggestion {
+                        place_id: place.id,
+                        name: place.nom,
+                        address: format!(
+                            "{}, {} {}",
+                            place.adresse, place.code_postal, place.commune
+                        ),
+                        distance_m: hit.distance_m.round(),
+                        phone: place.telephone,
+                        booking: place.prise_rdv,
+                    };
+                    if public.is_some() {
+                        addressing.push(suggestion);
+                    } else {
+                        others.push(suggestion);
+                    }
                 }
-                found.push(PlaceSuggestion {
-                    place_id: place.id,
-                    name: place.nom,
-                    address: format!("{}, {} {}", place.adresse, place.code_postal, place.commune),
-                    distance_m: hit.distance_m.round(),
-                    phone: place.telephone,
-                    booking: place.prise_rdv,
-                });
             }
         }
-        found.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
-        found.truncate(PER_STEP);
-        Ok(found)
+        for list in [&mut addressing, &mut others] {
+            list.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        }
+        addressing.extend(others);
+        addressing.truncate(PER_STEP);
+        Ok(addressing)
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::survey::{ANSWERS, ANTENNAS, TASKS};
+use crate::survey::{AGE_BANDS, ANSWERS, ANTENNAS, TASKS};
 
 /// The rules shipped with Passerelle; a city may give its own file instead.
 pub const DEFAULT_RULES: &str = include_str!("../rules/pathways.toml");
@@ -20,6 +20,10 @@ pub struct Rules {
     pub areas: Vec<Area>,
     pub levels: Vec<Level>,
     pub modules: Vec<Module>,
+    /// Publics of the national schema a person of each age band belongs to: places that
+    /// address them come first among a step's places.
+    #[serde(default)]
+    pub publics: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub antennas: BTreeMap<String, Location>,
 }
@@ -172,6 +176,14 @@ impl Rules {
                 return Err(format!(
                     "rules: module `{}` names no service of the national schema",
                     module.id
+                ));
+            }
+        }
+        for band in self.publics.keys() {
+            if !AGE_BANDS.contains(&band.as_str()) {
+                return Err(format!(
+                    "rules: publics for age band `{band}`: accepted are {}",
+                    AGE_BANDS.join(", ")
                 ));
             }
         }

@@ -400,7 +400,13 @@ impl Analytics {
             let mut places = Vec::new();
             match (&self.places, location) {
                 (Some(finder), Some((lat, lon))) if places_note.is_empty() => {
-                    match finder.nearest(&module.services, lat, lon).await {
+                    let publics = self
+                        .rules
+                        .publics
+                        .get(&baseline.age_band)
+                        .cloned()
+                        .unwrap_or_default();
+                    match finder.nearest(&module.services, &publics, lat, lon).await {
                         Ok(found) => {
                             places = found
                                 .into_iter()

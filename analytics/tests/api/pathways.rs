@@ -104,20 +104,24 @@ async fn an_advisor_assigns_a_pathway_marks_a_step_and_measures_progress() {
     assert_eq!(pathway.places_note, "");
     let steps: Vec<&str> = pathway.steps.iter().map(|s| s.module_id.as_str()).collect();
     assert_eq!(steps, first.modules);
-    // Places come from the directory, nearest first, offering the module's service.
+    // Places come from the directory, offering the module's service.
     let demarches = &pathway.steps[3];
-    assert!(!demarches.places.is_empty(), "{demarches:?}");
-    assert!(
-        demarches
-            .places
-            .windows(2)
-            .all(|w| w[0].distance_m <= w[1].distance_m)
-    );
     for step in &pathway.steps {
         for place in &step.places {
             assert!(place.distance_m <= 30_000.0, "{place:?}");
         }
     }
+    // A person of 75+: places addressing seniors first (the CCAS antennas), then the others.
+    let ids: Vec<&str> = demarches
+        .places
+        .iter()
+        .map(|p| p.place_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["ccas-amiens-nord", "ccas-amiens-sud", "caf-amiens-accueil"],
+        "{demarches:?}"
+    );
     let nearest = &pathway.steps[0].places[0];
     assert!(
         pathway
