@@ -392,6 +392,8 @@ impl Analytics {
         };
         let mut places_note = String::new();
         let mut steps = Vec::new();
+        // Modules often ask for the same services: each search is made once.
+        let mut searched: HashMap<Vec<String>, Vec<PlaceRecord>> = HashMap::new();
         for id in &modules {
             let module = self
                 .rules
@@ -399,6 +401,9 @@ impl Analytics {
                 .ok_or_else(|| internal(format!("module {id} is not in the rules")))?;
             let mut places = Vec::new();
             match (&self.places, location) {
+                (Some(_), Some(_)) if searched.contains_key(&module.services) => {
+                    places = searched[&module.services].clone();
+                }
                 (Some(finder), Some((lat, lon))) if places_note.is_empty() => {
                     let publics = self
                         .rules
@@ -419,6 +424,7 @@ impl Analytics {
                                     booking: p.booking,
                                 })
                                 .collect();
+                            searched.insert(module.services.clone(), places.clone());
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "no places for the pathway");
@@ -497,7 +503,7 @@ impl Analytics {
         self.store.batch(batch).await.map_err(unavailable)?;
         self.relay.notify();
         tracing::info!(pathway_id = %record.id, steps = record.steps.len(), "pathway assigned");
-        self.to_pb(&record).await
+        self.to_pb(&record, assessed.into_iter().next()).await
     }
 
     /// A pathway with the steps marked done so far.
@@ -535,7 +541,7 @@ impl Analytics {
                 self.clock.now(),
             )
             .await?;
-        self.to_pb(&record).await
+        self.to_pb(&record, None).await
     }
 
     /// Marks a step done. Each step's state is a row of its own, written in one batch with
@@ -560,7 +566,7 @@ impl Analytics {
             )));
         };
         if step.done_at.is_some() {
-            return self.to_pb(&record).await;
+            return self.to_pb(&record, None).await;
         }
         step.done_at = Some(now);
         let done = record.steps.iter().filter(|s| s.done_at.is_some()).count();
@@ -599,7 +605,7 @@ impl Analytics {
         ));
         self.store.batch(batch).await.map_err(unavailable)?;
         self.relay.notify();
-        self.to_pb(&record).await
+        self.to_pb(&record, None).await
     }
 
     pub async fn progress(
@@ -711,8 +717,17 @@ impl Analytics {
         })
     }
 
-    async fn to_pb(&self, record: &PathwayRecord) -> Result<pb::Pathway, ServiceError> {
-        let baseline = self.assess(vec![record.baseline.clone()]).await?.pop();
+    /// The pathway as sent; `baseline` is the assessment of its baseline survey when already
+    /// made.
+    async fn to_pb(
+        &self,
+        record: &PathwayRecord,
+        baseline: Option<pb::Assessment>,
+    ) -> Result<pb::Pathway, ServiceError> {
+        let baseline = match baseline {
+            Some(assessed) => Some(assessed),
+            None => self.assess(vec![record.baseline.clone()]).await?.pop(),
+        };
         let english = record.language == "en";
         let steps = record
             .steps

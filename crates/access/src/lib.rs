@@ -134,6 +134,28 @@ pub struct Mandate {
 }
 
 impl Mandate {
+    /// A new mandate, granted at `now` for `lifetime_seconds`.
+    pub fn new(
+        beneficiary_id: &str,
+        structure: &str,
+        scopes: BTreeSet<Scope>,
+        consent: Consent,
+        now: i64,
+        lifetime_seconds: i64,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            beneficiary_id: beneficiary_id.to_owned(),
+            structure: structure.to_owned(),
+            scopes,
+            granted_at: now,
+            expires_at: now + lifetime_seconds,
+            consent,
+            revoked_at: None,
+            expiry_announced: false,
+        }
+    }
+
     pub fn is_live(&self, now: i64) -> bool {
         self.revoked_at.is_none() && now < self.expires_at && !self.scopes.is_empty()
     }

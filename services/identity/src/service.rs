@@ -971,17 +971,14 @@ impl Identity {
             ));
         };
         let now = self.now();
-        let mandate = Mandate {
-            id: uuid::Uuid::now_v7().to_string(),
-            beneficiary_id: beneficiary_id.to_owned(),
-            structure: structure.clone(),
+        let mandate = Mandate::new(
+            beneficiary_id,
+            &structure,
             scopes,
-            granted_at: now,
-            expires_at: now + duration.seconds(),
-            consent: consent.clone(),
-            revoked_at: None,
-            expiry_announced: false,
-        };
+            consent.clone(),
+            now,
+            duration.seconds(),
+        );
         let audit = consent.recorded_by().map(|agent| AuditEntry {
             at: now,
             actor: agent.to_owned(),
@@ -1123,19 +1120,16 @@ impl Identity {
         {
             return Err(gone());
         }
-        let mandate = Mandate {
-            id: uuid::Uuid::now_v7().to_string(),
-            beneficiary_id: pending.beneficiary_id.clone(),
-            structure: pending.structure.clone(),
-            scopes: pending.scopes.clone(),
-            granted_at: now,
-            expires_at: now + pending.duration_seconds,
-            consent: Consent::Sms {
+        let mandate = Mandate::new(
+            &pending.beneficiary_id,
+            &pending.structure,
+            pending.scopes.clone(),
+            Consent::Sms {
                 agent: principal.subject.clone(),
             },
-            revoked_at: None,
-            expiry_announced: false,
-        };
+            now,
+            pending.duration_seconds,
+        );
         let audit = AuditEntry {
             at: now,
             actor: principal.subject.clone(),

@@ -125,17 +125,14 @@ impl App {
     /// Grants ccas-nord a mandate with `scopes` from the owner, straight into the store.
     pub async fn mandate(&self, scopes: &[Scope]) {
         let now = passerelle_kit::clock::Clock::now(&SystemClock);
-        let mandate = Mandate {
-            id: uuid::Uuid::now_v7().to_string(),
-            beneficiary_id: OWNER.into(),
-            structure: "ccas-nord".into(),
-            scopes: scopes.iter().copied().collect(),
-            granted_at: now,
-            expires_at: now + 86_400,
-            consent: Consent::SelfService,
-            revoked_at: None,
-            expiry_announced: false,
-        };
+        let mandate = Mandate::new(
+            OWNER,
+            "ccas-nord",
+            scopes.iter().copied().collect(),
+            Consent::SelfService,
+            now,
+            86_400,
+        );
         self.store.batch(vec![mandate.mutation()]).await.unwrap();
     }
 }
