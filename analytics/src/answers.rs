@@ -3,7 +3,7 @@
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::survey::{self, EQUIPMENT, LINE, TASKS};
+use crate::survey::{EQUIPMENT, LINE, TASKS};
 
 /// One checked answer; the store keeps it under `(respondent_id, surveyed_on)`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,26 +125,4 @@ pub fn to_frame(answers: &[Answer]) -> PolarsResult<LazyFrame> {
             exact: true,
             cache: true,
         })))
-}
-
-/// The text form of an answer, as a survey file would hold it.
-pub fn to_text(answer: &Answer) -> std::collections::BTreeMap<String, String> {
-    let mut row = std::collections::BTreeMap::new();
-    row.insert("respondent_id".into(), answer.respondent_id.clone());
-    row.insert("surveyed_on".into(), answer.surveyed_on.clone());
-    row.insert("antenna".into(), answer.antenna.clone());
-    row.insert("age_band".into(), answer.age_band.clone());
-    for (i, e) in EQUIPMENT.iter().enumerate() {
-        row.insert(
-            (*e).into(),
-            if answer.equipment[i] { "yes" } else { "no" }.into(),
-        );
-    }
-    for (i, t) in TASKS.iter().enumerate() {
-        row.insert(
-            (*t).into(),
-            survey::ANSWERS[usize::from(answer.tasks[i].min(2))].into(),
-        );
-    }
-    row
 }

@@ -88,30 +88,14 @@ impl std::fmt::Display for Rejection {
 /// What validation kept and what it refused.
 #[derive(Debug)]
 pub struct Checked {
-    /// Good rows, typed (see [`typed_schema`]), with their [`LINE`].
+    /// Good rows with their [`LINE`] (u64): dates as dates, yes/no as booleans, answers as
+    /// codes (u8: 0 cannot, 1 with help, 2 alone), antenna and age band in canonical form.
     pub good: DataFrame,
     pub rejected_rows: usize,
     /// The first [`MAX_DESCRIBED`] problems, in line order.
     pub rejections: Vec<Rejection>,
     /// How many rows each field made refuse.
     pub by_field: BTreeMap<String, usize>,
-}
-
-/// The columns of checked rows and their types.
-pub fn typed_schema() -> Schema {
-    let mut schema = Schema::default();
-    schema.insert(LINE.into(), DataType::UInt64);
-    schema.insert("respondent_id".into(), DataType::String);
-    schema.insert("surveyed_on".into(), DataType::Date);
-    schema.insert("antenna".into(), DataType::String);
-    schema.insert("age_band".into(), DataType::String);
-    for e in EQUIPMENT {
-        schema.insert((*e).into(), DataType::Boolean);
-    }
-    for t in TASKS {
-        schema.insert((*t).into(), DataType::UInt8);
-    }
-    schema
 }
 
 /// What a field accepts, in words.
