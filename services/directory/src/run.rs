@@ -61,9 +61,9 @@ pub async fn start(
         );
         let group = format!("directory-index-{}", config.replica);
         tasks.push(tokio::spawn(async move {
-            let handler = move |envelope, _| {
-                let result = service.apply(&envelope);
-                async move { result }
+            let handler = move |envelope: passerelle_proto::events::v1::Envelope, _| {
+                let service = service.clone();
+                async move { service.apply(&envelope).await }
             };
             if let Err(e) = consume::run(
                 bus,

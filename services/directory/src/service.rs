@@ -319,26 +319,49 @@ impl Directory {
     }
 
     /// Applies another replica's change, announced on `passerelle.directory`.
-    pub fn apply(&self, envelope: &events::Envelope) -> Result<(), String> {
+    /// Brings this replica's index in line with a change another replica (or an import)
+    /// announced. The store is the truth, written before the event: the place is read back
+    /// from it, so a late or replayed event never puts an older version over a newer one.
+    pub async fn apply(&self, envelope: &events::Envelope) -> Result<(), String> {
         use prost::Message;
-        match envelope.event_type.as_str() {
+        let (id, department) = match envelope.event_type.as_str() {
             "passerelle.events.v1.PlaceUpserted" => {
                 let event = events::PlaceUpserted::decode(envelope.payload.as_slice())
                     .map_err(|e| e.to_string())?;
                 let place = files::from_json(&event.place_json)?;
-                self.write_index(|index| index.upsert(place))
-                    .map_err(|e| e.to_string())
+                (place.id.clone(), place.department())
             }
             "passerelle.events.v1.PlaceDeleted" => {
                 let event = events::PlaceDeleted::decode(envelope.payload.as_slice())
                     .map_err(|e| e.to_string())?;
-                self.write_index(|index| {
-                    index.remove(&event.place_id);
-                })
-                .map_err(|e| e.to_string())
+                let known = self
+                    .read_index(|index| index.get(&event.place_id).map(|e| e.department.clone()))
+                    .map_err(|e| e.to_string())?;
+                let Some(department) = known else {
+                    return Ok(());
+                };
+                (event.place_id, department)
             }
-            _ => Ok(()),
+            _ => return Ok(()),
+        };
+        let stored = self
+            .store
+            .get(PLACES, &department, &id)
+            .await
+            .map_err(|e| e.to_string())?;
+        match stored {
+            Some(bytes) => {
+                let place: Place = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                self.write_index(|index| index.upsert(place))
+            }
+            // Gone from this department: deleted, or moved (its own event says where).
+            None => self.write_index(|index| {
+                if index.get(&id).is_some_and(|e| e.department == department) {
+                    index.remove(&id);
+                }
+            }),
         }
+        .map_err(|e| e.to_string())
     }
 }
 
