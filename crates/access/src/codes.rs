@@ -8,28 +8,25 @@ use base64::Engine as _;
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    bytes
-}
+use passerelle_kit::ServiceError;
+use passerelle_kit::secrets::random;
 
 /// A new code, `XXXX-XXXX-XXXX`.
-pub fn new_code() -> String {
-    let chars: Vec<char> = random::<12>()
+pub fn new_code() -> Result<String, ServiceError> {
+    let chars: Vec<char> = random::<12>()?
         .iter()
         .map(|b| ALPHABET[usize::from(b & 31)] as char)
         .collect();
-    chars
+    Ok(chars
         .chunks(4)
         .map(|c| c.iter().collect::<String>())
         .collect::<Vec<_>>()
-        .join("-")
+        .join("-"))
 }
 
 /// A long random token for links and QR codes (256 bits, URL-safe).
-pub fn new_link_token() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::<32>())
+pub fn new_link_token() -> Result<String, ServiceError> {
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::<32>()?))
 }
 
 /// A code as typed, in canonical form. Link tokens (longer than a code) are kept as they are.
@@ -72,7 +69,7 @@ mod tests {
 
     #[test]
     fn codes_are_readable_and_forgiving_to_type() {
-        let code = new_code();
+        let code = new_code().unwrap();
         assert_eq!(code.len(), 14);
         assert!(
             code.chars()
@@ -87,7 +84,7 @@ mod tests {
             hash_in("marie", "7KQ4-M2XD-9PWA"),
             hash_in("paul", "7KQ4-M2XD-9PWA")
         );
-        let token = new_link_token();
+        let token = new_link_token().unwrap();
         assert_eq!(token.len(), 43);
         assert_eq!(normalize(&token), token, "tokens are not mangled");
     }

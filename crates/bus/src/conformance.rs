@@ -303,6 +303,7 @@ pub async fn outbox_to_idempotent_consumer(bus: DynBus, store: DynStore) {
                         Ok(())
                     }
                 },
+                passerelle_kit::health::Health::default(),
                 shutdown,
             )
             .await
@@ -320,7 +321,7 @@ pub async fn outbox_to_idempotent_consumer(bus: DynBus, store: DynStore) {
     // Let the repeats arrive too, then stop.
     tokio::time::sleep(Duration::from_secs(2)).await;
     shutdown.cancel();
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
     let mut handled = handled.lock().unwrap().clone();
     assert_eq!(handled.len(), 30, "an event was handled twice");
     handled.sort();

@@ -80,6 +80,7 @@ async fn a_consumer_continues_the_trace_of_the_request_that_caused_the_event() {
                         .map(|(_, v)| v);
                     async { Ok(()) }
                 },
+                passerelle_kit::health::Health::default(),
                 shutdown,
             )
             .await
@@ -94,7 +95,7 @@ async fn a_consumer_continues_the_trace_of_the_request_that_caused_the_event() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shutdown.cancel();
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
     let consumer_trace = seen.lock().unwrap().clone().unwrap();
     assert_eq!(
         trace_id(&consumer_trace),

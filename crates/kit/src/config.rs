@@ -9,6 +9,34 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+/// A secret setting (a password, a client secret, an URL with credentials): read like a string,
+/// never printed — not by `Debug`, not in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hidden(String);
+
+impl Hidden {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hidden(…)")
+    }
+}
+
+impl std::str::FromStr for Hidden {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
 /// Where a service keeps its state and exchanges events.
 #[derive(Args, Clone, Debug)]
 pub struct EngineArgs {
@@ -60,6 +88,17 @@ pub struct ServerArgs {
     /// Longest to wait for in-flight requests to finish on shutdown.
     #[arg(long, env = "PASSERELLE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Longest a stream (an upload, an import) may wait for its next message before it is
+    /// ended: streams have no overall limit, so a 50 MB upload over a phone link can finish,
+    /// but a stalled one does not hold its slot for ever.
+    #[arg(long, env = "PASSERELLE_STREAM_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub stream_idle_timeout: Duration,
+
+    /// Proxies whose `X-Forwarded-For` is believed (the gateway, the ingress), as addresses
+    /// or blocks separated by commas, e.g. 10.0.0.0/8. Empty: the peer address is the client.
+    #[arg(long, env = "PASSERELLE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::net::Cidr>,
 }
 
 impl Default for ServerArgs {
@@ -68,6 +107,8 @@ impl Default for ServerArgs {
             request_timeout: Duration::from_secs(30),
             max_concurrent_requests: 512,
             shutdown_grace: Duration::from_secs(20),
+            stream_idle_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -127,12 +168,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number.parse().map_err(|_| {
         format!("`{text}` is not a duration: expected a number and a unit, e.g. 30s, 500ms, 2m, 1h")
     })?;
+    let too_long = || format!("`{text}` is too long a duration");
+    let seconds = |factor: u64| {
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(too_long)
+    };
     match unit {
         "" | "s" => Ok(Duration::from_secs(n)),
         "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        "d" => Ok(Duration::from_secs(n * 86_400)),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        "d" => seconds(86_400),
         other => Err(format!(
             "unknown duration unit `{other}` in `{text}`: expected ms, s, m, h or d"
         )),

@@ -5,6 +5,8 @@
 //! - [`telemetry`]: tracing, OTLP export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C
 //!   trace context in gRPC metadata and event headers;
 //! - [`server`]: the gRPC server (health, reflection, tower layers, graceful drain);
+//! - [`health`]: whether background work keeps up (a stuck consumer turns health NOT_SERVING);
+//! - [`net`]: the client's address, behind trusted proxies too;
 //! - [`auth`]: RS256 JWT verification against a JWKS, giving a [`auth::Principal`];
 //! - [`error`]: [`ServiceError`], the one error type mapped to gRPC status codes;
 //! - [`shutdown`]: the process-wide cancellation token;
@@ -17,6 +19,8 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod health;
+pub mod net;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;

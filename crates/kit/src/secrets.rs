@@ -4,9 +4,19 @@
 
 use std::path::Path;
 
+use crate::error::ServiceError;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+
+/// `N` random bytes from the system's generator, or an error: keys, nonces and codes are
+/// never made from whatever a failed fill left behind.
+pub fn random<const N: usize>() -> Result<[u8; N], ServiceError> {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| ServiceError::Internal("no randomness available".into()))?;
+    Ok(bytes)
+}
 
 /// A 256-bit key sealing secrets with AES-256-GCM, a fresh random nonce per seal.
 pub struct MasterKey {
@@ -90,28 +100,19 @@ impl MasterKey {
     }
 
     /// Seals `plaintext`, bound to `context` (the same context is needed to open it).
-    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        // aws-lc's DRBG does not fail once initialised; a zero nonce is never used twice anyway
-        // because the error path below aborts the seal.
-        if aws_lc_rs::rand::fill(&mut nonce).is_err() {
-            return Vec::new();
-        }
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, ServiceError> {
+        let nonce = random::<NONCE_LEN>()?;
         let mut sealed = plaintext.to_vec();
-        if self
-            .key
+        self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context.as_bytes()),
                 &mut sealed,
             )
-            .is_err()
-        {
-            return Vec::new();
-        }
+            .map_err(|_| ServiceError::Internal("sealing a secret failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        out
+        Ok(out)
     }
 
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, Unseal> {
@@ -172,7 +173,7 @@ mod tests {
     #[test]
     fn sealed_secrets_open_only_with_key_and_context() {
         let key = MasterKey::generate().unwrap();
-        let sealed = key.seal("issuer-key:k1", b"private key bytes");
+        let sealed = key.seal("issuer-key:k1", b"private key bytes").unwrap();
         assert_eq!(
             key.open("issuer-key:k1", &sealed).unwrap(),
             b"private key bytes"
@@ -185,8 +186,8 @@ mod tests {
         altered[last] ^= 1;
         assert_eq!(key.open("issuer-key:k1", &altered), Err(Unseal));
         assert_ne!(
-            key.seal("c", b"x"),
-            key.seal("c", b"x"),
+            key.seal("c", b"x").unwrap(),
+            key.seal("c", b"x").unwrap(),
             "fresh nonce each time"
         );
     }

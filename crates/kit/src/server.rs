@@ -10,7 +10,12 @@
 //!    UNAVAILABLE instead of queueing (queues only grow latency under overload);
 //! 4. authentication: a bearer token, when sent, is verified and its [`Principal`] attached to
 //!    the request; an invalid token is refused here, before any service code runs;
-//! 5. a per-request timeout (tonic's, which also honours the caller's `grpc-timeout`).
+//! 5. a deadline per call: the request timeout for unary calls, none for streams (they end when
+//!    idle instead, see `ServerArgs::stream_idle_timeout`), the caller's `grpc-timeout` if
+//!    shorter.
+//!
+//! Before all of them, the client's address is resolved (the peer, or behind a trusted proxy
+//! the client it forwards for: [`crate::net`]).
 //!
 //! HTTP/2 flow-control windows adapt to the connection, so large streams (documents) are not
 //! held back by the protocol's 64 KiB default.
@@ -38,6 +43,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use crate::auth::{JwtVerifier, Principal};
 use crate::config::ServerArgs;
 use crate::error::ServiceError;
+use crate::net::{Cidr, ClientAddress};
 use crate::telemetry;
 
 /// Builds and runs one gRPC server.
@@ -48,6 +54,7 @@ pub struct GrpcServer {
     verifier: Option<JwtVerifier>,
     http: Option<axum::Router>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    health: crate::health::Health,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -67,7 +74,15 @@ impl GrpcServer {
             verifier: None,
             http: None,
             tasks: Vec::new(),
+            health: crate::health::Health::default(),
         }
+    }
+
+    /// Reports NOT_SERVING while any of the service's background work has been stuck for
+    /// [`crate::health::STUCK_AFTER`] (see [`crate::health`]).
+    pub fn with_health(mut self, health: crate::health::Health) -> Self {
+        self.health = health;
+        self
     }
 
     /// Background work of the service (relays, consumers, schedules): it stops with the server,
@@ -128,18 +143,48 @@ impl GrpcServer {
             .set_service_status("", ServingStatus::Serving)
             .await;
         {
-            let (reporter, names, shutdown) =
-                (reporter.clone(), self.names.clone(), shutdown.clone());
+            let (reporter, names, shutdown, health) = (
+                reporter.clone(),
+                self.names.clone(),
+                shutdown.clone(),
+                self.health.clone(),
+            );
             tokio::spawn(async move {
-                shutdown.cancelled().await;
-                for name in names {
-                    reporter
-                        .set_service_status(name, ServingStatus::NotServing)
-                        .await;
+                let set = |status: ServingStatus| {
+                    let (reporter, names) = (reporter.clone(), names.clone());
+                    async move {
+                        for name in names {
+                            reporter.set_service_status(name, status).await;
+                        }
+                        reporter.set_service_status("", status).await;
+                    }
+                };
+                let mut serving = true;
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    let problems = health.problems(crate::health::STUCK_AFTER);
+                    if problems.is_empty() != serving {
+                        serving = problems.is_empty();
+                        if serving {
+                            tracing::info!("background work caught up: serving again");
+                            set(ServingStatus::Serving).await;
+                        } else {
+                            for (component, reason, age) in &problems {
+                                tracing::error!(
+                                    component,
+                                    reason,
+                                    stuck_seconds = age.as_secs(),
+                                    "background work is stuck: reporting NOT_SERVING"
+                                );
+                            }
+                            set(ServingStatus::NotServing).await;
+                        }
+                    }
                 }
-                reporter
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
+                set(ServingStatus::NotServing).await;
             });
         }
         // Reflection lists what this server serves, not every service of the descriptor set.
@@ -167,7 +212,11 @@ impl GrpcServer {
             }
         }
 
+        let streaming = std::sync::Arc::new(streaming_methods(&self.names));
         let layers = ServiceBuilder::new()
+            .layer(ClientAddressLayer {
+                trusted: std::sync::Arc::new(self.args.trusted_proxies.clone()),
+            })
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(
@@ -175,9 +224,17 @@ impl GrpcServer {
                     .make_span_with(make_span)
                     .on_failure(DefaultOnFailure::new().level(tracing::Level::INFO)),
             )
+            // A bug reached by some input answers INTERNAL instead of dropping the connection.
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_as_internal,
+            ))
             .layer(OverloadAsUnavailable)
             .load_shed()
             .concurrency_limit(self.args.max_concurrent_requests)
+            .layer(DeadlineLayer {
+                unary: self.args.request_timeout,
+                streaming,
+            })
             .layer(AuthLayer {
                 verifier: self.verifier.clone(),
             });
@@ -198,7 +255,6 @@ impl GrpcServer {
             // Flow-control windows sized to the connection (BDP estimation), not h2's 64 KiB
             // default, which throttles document streams to a fraction of the disk's speed.
             .http2_adaptive_window(Some(true))
-            .timeout(self.args.request_timeout)
             .layer(layers)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
@@ -236,6 +292,19 @@ fn make_span<B>(request: &Request<B>) -> tracing::Span {
         headers.get(name).and_then(|v| v.to_str().ok())
     });
     span
+}
+
+/// A handler's panic, as a gRPC answer: INTERNAL, logged with what it said.
+fn panic_as_internal(
+    payload: Box<dyn std::any::Any + Send + 'static>,
+) -> http::Response<tonic::body::Body> {
+    let what = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("?");
+    tracing::error!(panic = what, "a request handler panicked");
+    tonic::Status::internal("the service failed on this request; it was logged").into_http()
 }
 
 /// Turns the load shedder's refusal into a gRPC UNAVAILABLE answer.
@@ -284,6 +353,172 @@ where
                     )
                 }
                 other => other,
+            }
+        })
+    }
+}
+
+/// Puts the [`ClientAddress`] in every request's extensions: the peer, or behind a trusted
+/// proxy the client it forwards for (see [`crate::net`]).
+#[derive(Clone, Debug)]
+struct ClientAddressLayer {
+    trusted: std::sync::Arc<Vec<Cidr>>,
+}
+
+impl<S> Layer<S> for ClientAddressLayer {
+    type Service = ClientAddressService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientAddressService {
+            inner,
+            trusted: self.trusted.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ClientAddressService<S> {
+    inner: S,
+    trusted: std::sync::Arc<Vec<Cidr>>,
+}
+
+impl<S, B> Service<Request<B>> for ClientAddressService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let peer = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr())
+            .map(|addr| addr.ip());
+        if let Some(peer) = peer {
+            let forwarded: Vec<&str> = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let client = crate::net::resolve(peer, &forwarded, &self.trusted);
+            request.extensions_mut().insert(ClientAddress(client));
+        }
+        self.inner.call(request)
+    }
+}
+
+/// The gRPC methods of `names` that stream (either way), as `/package.Service/Method`.
+fn streaming_methods(names: &[&'static str]) -> std::collections::HashSet<String> {
+    use prost::Message as _;
+    let mut out = std::collections::HashSet::new();
+    let Ok(set) = passerelle_proto::prost_types::FileDescriptorSet::decode(
+        passerelle_proto::FILE_DESCRIPTOR_SET,
+    ) else {
+        return out;
+    };
+    for file in &set.file {
+        for service in &file.service {
+            let full = format!("{}.{}", file.package(), service.name());
+            if !names.contains(&full.as_str()) {
+                continue;
+            }
+            for method in &service.method {
+                if method.client_streaming() || method.server_streaming() {
+                    out.insert(format!("/{full}/{}", method.name()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A deadline for each call: the server's request timeout for unary calls, none of its own for
+/// streams (they end on their idle timeout instead), and the caller's `grpc-timeout` if
+/// shorter.
+#[derive(Clone, Debug)]
+struct DeadlineLayer {
+    unary: Duration,
+    streaming: std::sync::Arc<std::collections::HashSet<String>>,
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = DeadlineService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        DeadlineService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct DeadlineService<S> {
+    inner: S,
+    layer: DeadlineLayer,
+}
+
+/// Parses a `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).
+fn grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+impl<S, B, RB> Service<Request<B>> for DeadlineService<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+    RB: Default,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<RB>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let asked = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout);
+        let own =
+            (!self.layer.streaming.contains(request.uri().path())).then_some(self.layer.unary);
+        let deadline = match (own, asked) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let Some(deadline) = deadline else {
+                return future.await;
+            };
+            match tokio::time::timeout(deadline, future).await {
+                Ok(result) => result,
+                Err(_) => Ok(tonic::Status::deadline_exceeded(format!(
+                    "the request took longer than {} ms and was stopped: try again, or ask for less at once",
+                    deadline.as_millis()
+                ))
+                .into_http()),
             }
         })
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use passerelle_bus::consume::dead_letters;
 use passerelle_bus::{DynBus, Headers, Record};
 
 #[derive(Subcommand, Debug)]
@@ -15,6 +16,46 @@ pub enum BusCommand {
     Append(AppendArgs),
     /// Print the records of topics as a consumer group sees them, committing as it goes.
     Tail(TailArgs),
+    /// Events a service's consumer refused and parked: list them, or send them again once the
+    /// cause is fixed.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetterCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeadLetterCommand {
+    /// One line per parked event: group, id, event type and id, when, attempts, reason.
+    List(DeadLetterArgs),
+    /// Append parked events to their topic again (the group that parked them handles them
+    /// anew; the others skip them as already handled), then remove them from the list.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DeadLetterArgs {
+    #[command(flatten)]
+    pub bus: BusArg,
+    /// Store URL: sqlite://PATH or scylla://HOST[:PORT]/KEYSPACE.
+    #[arg(
+        long,
+        env = "PASSERELLE_STORE",
+        default_value = "sqlite://passerelle-data/store.db"
+    )]
+    pub store: String,
+    /// Only this consumer group's (default: every group's).
+    #[arg(long)]
+    pub group: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub letters: DeadLetterArgs,
+    /// The ids to replay, as `list` prints them; none with --all.
+    pub ids: Vec<String>,
+    /// Replay every parked event (of --group, if given).
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +107,8 @@ impl BusCommand {
         match self {
             BusCommand::Append(args) => append(args).await,
             BusCommand::Tail(args) => tail(args).await,
+            BusCommand::DeadLetters(DeadLetterCommand::List(args)) => list_dead_letters(args).await,
+            BusCommand::DeadLetters(DeadLetterCommand::Replay(args)) => replay(args).await,
         }
     }
 }
@@ -156,5 +199,89 @@ async fn tail(args: TailArgs) -> anyhow::Result<()> {
         consumer.commit(&deliveries).await?;
         seen += deliveries.len();
     }
+    Ok(())
+}
+
+async fn open_letters(
+    args: &DeadLetterArgs,
+) -> anyhow::Result<(passerelle_store::DynStore, Vec<dead_letters::DeadLetter>)> {
+    let store = passerelle_store::open(&args.store)
+        .await
+        .context("cannot open the store")?;
+    let letters = dead_letters::list(&store, args.group.as_deref())
+        .await
+        .context("cannot read the dead letters")?;
+    Ok((store, letters))
+}
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+async fn list_dead_letters(args: DeadLetterArgs) -> anyhow::Result<()> {
+    let (_, letters) = open_letters(&args).await?;
+    if letters.is_empty() {
+        println!("no parked events");
+        return Ok(());
+    }
+    for l in &letters {
+        println!(
+            "{} {} type={} event={} parked={} attempts={} reason: {}",
+            l.group,
+            l.id,
+            if l.event_type.is_empty() {
+                "-"
+            } else {
+                &l.event_type
+            },
+            if l.event_id.is_empty() {
+                "-"
+            } else {
+                &l.event_id
+            },
+            when(l.parked_at),
+            l.attempts,
+            l.reason
+        );
+    }
+    println!("{} parked events", letters.len());
+    Ok(())
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.all || !args.ids.is_empty(),
+        "say which events to replay: their ids as `passerelle bus dead-letters list` prints them, or --all"
+    );
+    let (store, letters) = open_letters(&args.letters).await?;
+    let chosen: Vec<&dead_letters::DeadLetter> = letters
+        .iter()
+        .filter(|l| args.all || args.ids.contains(&l.id))
+        .collect();
+    if let Some(missing) = args
+        .ids
+        .iter()
+        .find(|id| !letters.iter().any(|l| &l.id == *id))
+    {
+        anyhow::bail!(
+            "no parked event `{missing}`: `passerelle bus dead-letters list` shows the ids"
+        );
+    }
+    let bus = passerelle_bus::open(&args.letters.bus.bus)
+        .await
+        .context("cannot open the event bus")?;
+    for letter in &chosen {
+        dead_letters::replay(&store, &bus, letter)
+            .await
+            .with_context(|| format!("replaying {} failed", letter.id))?;
+        println!("replayed {} {}", letter.group, letter.id);
+    }
+    println!("{} events replayed", chosen.len());
     Ok(())
 }

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use passerelle_kit::config::{AuthArgs, EngineArgs, ServerArgs, TelemetryArgs, parse_duration};
+use passerelle_kit::config::{
+    AuthArgs, EngineArgs, Hidden, ServerArgs, TelemetryArgs, parse_duration,
+};
 
 use crate::bus_tools::BusCommand;
 use crate::services::{self, Engines, ServiceName};
@@ -83,7 +85,7 @@ pub struct IdentityArgs {
         env = "PASSERELLE_KEYCLOAK_CLIENT_SECRET",
         hide_env_values = true
     )]
-    pub keycloak_client_secret: Option<String>,
+    pub keycloak_client_secret: Option<Hidden>,
 
     /// File holding the master key (32 bytes, base64). `up` creates <data-dir>/master.key.
     #[arg(long, env = "PASSERELLE_MASTER_KEY_FILE")]
@@ -110,9 +112,15 @@ pub struct IdentityArgs {
     #[arg(long, env = "PASSERELLE_ARGON2_PASSES", default_value_t = 2)]
     pub argon2_passes: u32,
 
+    /// Memory, in MiB, that password hashing may hold at once: it bounds how many sign-ins
+    /// are checked together (256 MiB: 13 at the default 19 MiB), so a burst of sign-ins cannot
+    /// exhaust memory; a few more wait, the rest are refused with UNAVAILABLE.
+    #[arg(long, env = "PASSERELLE_ARGON2_BUDGET_MIB", default_value_t = 256)]
+    pub argon2_budget_mib: u32,
+
     /// SMS gateway for consent codes: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=SENDER].
     #[arg(long, env = "PASSERELLE_SMS_URL", hide_env_values = true)]
-    pub sms_url: Option<String>,
+    pub sms_url: Option<Hidden>,
 
     /// Username of the first admin, made at start when free.
     #[arg(long, env = "PASSERELLE_BOOTSTRAP_ADMIN", default_value = "admin")]
@@ -124,7 +132,7 @@ pub struct IdentityArgs {
         env = "PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD",
         hide_env_values = true
     )]
-    pub bootstrap_admin_password: Option<String>,
+    pub bootstrap_admin_password: Option<Hidden>,
 }
 
 /// The vault service's options.
@@ -162,6 +170,16 @@ pub struct VaultArgs {
     /// Uploads untouched for this long are abandoned and their bytes removed.
     #[arg(long, env = "PASSERELLE_ABANDON_UPLOADS_AFTER", default_value = "24h", value_parser = parse_duration)]
     pub abandon_uploads_after: std::time::Duration,
+
+    /// Uploads and downloads under way at once, in all: each holds up to about 12 MiB of
+    /// memory, so this bounds the vault's memory under a burst; more are refused with
+    /// UNAVAILABLE.
+    #[arg(long, env = "PASSERELLE_MAX_TRANSFERS", default_value_t = 32)]
+    pub max_transfers: usize,
+
+    /// Uploads and downloads under way at once for one person (or one address, for shares).
+    #[arg(long, env = "PASSERELLE_MAX_TRANSFERS_PER_CALLER", default_value_t = 4)]
+    pub max_transfers_per_caller: usize,
 }
 
 #[derive(Args, Debug)]
@@ -282,7 +300,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     let generated_password = identity.bootstrap_admin_password.is_none();
     if generated_password {
-        identity.bootstrap_admin_password = Some(services::random_password());
+        identity.bootstrap_admin_password = Some(Hidden::new(services::random_password()?));
     }
     let auth = services::auth_for(&args.auth, &identity)?;
     let mut vault = args.vault.clone();

@@ -110,20 +110,25 @@ pub fn auth_for(auth: &AuthArgs, identity: &IdentityArgs) -> anyhow::Result<Auth
 fn keycloak_settings(identity: &IdentityArgs, url: &str) -> anyhow::Result<KeycloakSettings> {
     KeycloakSettings::parse(
         url,
-        identity.keycloak_client_secret.clone().unwrap_or_default(),
+        identity
+            .keycloak_client_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default(),
     )
     .map_err(anyhow::Error::msg)
 }
 
 /// A password for the first admin: 20 characters from an unambiguous alphabet.
-pub fn random_password() -> String {
+pub fn random_password() -> anyhow::Result<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 20];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    bytes
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness available to make the admin's password"))?;
+    Ok(bytes
         .iter()
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
+        .collect())
 }
 
 impl Context {
@@ -167,6 +172,9 @@ impl Context {
                 max_document_bytes: args.max_document_bytes,
                 quota_bytes: args.vault_quota_bytes,
                 expiry_notice_days: args.expiry_notice_days,
+                max_transfers: args.max_transfers,
+                max_transfers_per_caller: args.max_transfers_per_caller,
+                stream_idle: self.server.stream_idle_timeout,
             },
             procedures_json,
             clock: Arc::new(SystemClock),
@@ -191,7 +199,7 @@ impl Context {
             .context("set PASSERELLE_PUBLIC_URL: the identity service's URL as clients reach it")?;
         let sms = match &args.sms_url {
             Some(url) => {
-                let url = SmppUrl::parse(url).map_err(anyhow::Error::msg)?;
+                let url = SmppUrl::parse(url.expose()).map_err(anyhow::Error::msg)?;
                 Some(Arc::new(SmppSender::new(url)) as Arc<dyn SmsSender>)
             }
             None => None,
@@ -207,12 +215,13 @@ impl Context {
             key_rotation: args.key_rotation,
             argon2_memory_kib: args.argon2_memory_kib,
             argon2_passes: args.argon2_passes,
+            argon2_budget_mib: args.argon2_budget_mib,
             sms,
             clock: Arc::new(SystemClock),
             bootstrap_admin: args
                 .bootstrap_admin_password
-                .clone()
-                .map(|password| (args.bootstrap_admin.clone(), password)),
+                .as_ref()
+                .map(|password| (args.bootstrap_admin.clone(), password.expose().to_owned())),
         })
     }
 }
@@ -252,8 +261,8 @@ pub async fn serve(
                     ctx.identity.bootstrap_admin,
                     ctx.identity
                         .bootstrap_admin_password
-                        .as_deref()
-                        .unwrap_or_default()
+                        .as_ref()
+                        .map_or("", |p| p.expose())
                 );
             }
             running

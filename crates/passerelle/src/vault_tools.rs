@@ -65,7 +65,7 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<()> {
         passerelle_vault::service::Limits {
             max_document_bytes: 0,
             quota_bytes: 0,
-            expiry_notice_days: 30,
+            ..passerelle_vault::service::Limits::default()
         },
         Vec::new(),
     );

@@ -470,6 +470,9 @@ async fn a_killed_vault_keeps_every_acknowledged_document_intact() {
         ("PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD", "an admin passphrase"),
         ("PASSERELLE_ARGON2_MEMORY_KIB", "1024"),
         ("PASSERELLE_ARGON2_PASSES", "1"),
+        // One person's 100 uploads at once: this test is about durability, not the limits.
+        ("PASSERELLE_MAX_TRANSFERS", "128"),
+        ("PASSERELLE_MAX_TRANSFERS_PER_CALLER", "128"),
     ];
     async fn channel(addr: String) -> tonic::transport::Channel {
         tonic::transport::Endpoint::from_shared(addr)
@@ -799,4 +802,93 @@ fn the_survey_commands_import_then_write_the_dashboard_tables() {
     let (ok, _, err) = run(&["survey", "import", "missing.csv"]);
     assert!(!ok);
     assert!(err.contains("missing.csv: no such file"), "{err}");
+}
+
+/// Peak resident memory of a process, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Login needs no token, and each check holds 19 MiB for its whole run: a burst of a thousand
+/// sign-ins, from a thousand addresses (behind a trusted proxy, so the per-source throttle lets
+/// each through) over twenty connections, must cost the hashing budget, not a thousand hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_logins_at_once_keep_memory_within_the_hashing_budget() {
+    use passerelle_proto::identity::v1 as pb;
+    use passerelle_proto::identity::v1::identity_client::IdentityClient;
+
+    /// Beyond its memory at rest (which holds the hashing threads' 3 × 19 MiB), what `up` may
+    /// take for a thousand requests in flight. Without the bound, each of up to 512 hashes in
+    /// flight holds 19 MiB, and freed ones stay in the allocator: gigabytes.
+    const BOUND_MIB: u64 = 48;
+    let data = tempfile::tempdir().unwrap();
+    let up = start_up(
+        data.path(),
+        &[
+            ("PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD", "an admin passphrase"),
+            ("PASSERELLE_ARGON2_BUDGET_MIB", "64"),
+            ("PASSERELLE_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    );
+    let pid = up.child.id();
+    let mut channels = Vec::new();
+    for _ in 0..20 {
+        channels.push(
+            tonic::transport::Endpoint::from_shared(address(&up, "identity"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    // One sign-in first, so what is measured is the burst, not start-up.
+    IdentityClient::new(channels[0].clone())
+        .login(pb::LoginRequest {
+            username: "admin".into(),
+            secret: "an admin passphrase".into(),
+        })
+        .await
+        .unwrap();
+    let at_rest = peak_rss_kib(pid);
+    let calls = (0..1000u32).map(|i| {
+        let mut client = IdentityClient::new(channels[i as usize % channels.len()].clone());
+        let mut request = tonic::Request::new(pb::LoginRequest {
+            username: format!("soleil-lavande-{i:04}"),
+            secret: "a wrong passphrase".into(),
+        });
+        request.metadata_mut().insert(
+            "x-forwarded-for",
+            format!("198.51.{}.{}", i / 250, i % 250 + 1)
+                .parse()
+                .unwrap(),
+        );
+        async move { client.login(request).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    let (mut wrong, mut shed) = (0, 0);
+    for result in &results {
+        match result {
+            Err(s) if s.code() == tonic::Code::Unauthenticated => wrong += 1,
+            Err(s) if s.code() == tonic::Code::Unavailable => shed += 1,
+            other => panic!("unexpected answer: {other:?}"),
+        }
+    }
+    let peak = peak_rss_kib(pid);
+    println!(
+        "1000 logins: {wrong} checked, {shed} shed; peak RSS {} MiB (at rest {} MiB)",
+        peak / 1024,
+        at_rest / 1024
+    );
+    assert!(wrong > 0 && shed > 0, "{wrong} checked, {shed} shed");
+    assert!(
+        peak < at_rest + BOUND_MIB * 1024,
+        "peak RSS {} MiB over {} MiB at rest + {BOUND_MIB} MiB",
+        peak / 1024,
+        at_rest / 1024
+    );
 }

@@ -226,6 +226,12 @@ impl DirectoryRpc for DirectoryGrpc {
                 .map_err(|_| invalid("page_token is not one this service gave"))?,
         };
         let open_at = match (&r.open_at, r.open_now) {
+            // 1970 to 9999: opening hours mean nothing outside, and dates overflow there.
+            (Some(at), _) if !(0..=253_402_300_799).contains(&at.seconds) => {
+                return Err(invalid(
+                    "open_at is out of range: expected a time between 1970 and 9999",
+                ));
+            }
             (Some(at), _) => Some(at.seconds),
             (None, true) => Some(self.clock.now()),
             (None, false) => None,

@@ -60,7 +60,9 @@ pub fn local_time(department: &str, unix: i64) -> NaiveDateTime {
         .single()
         .unwrap_or_default()
         .naive_utc();
-    utc + Duration::hours(utc_offset_hours(department, utc))
+    // Out-of-range instants (a client's year 262142) stay as they are rather than overflow.
+    utc.checked_add_signed(Duration::hours(utc_offset_hours(department, utc)))
+        .unwrap_or(utc)
 }
 
 /// Whether a place with these hours is open at `unix` seconds (unknown hours: not known open).

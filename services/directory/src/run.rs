@@ -52,12 +52,14 @@ pub async fn start(
     let relay = OutboxRelay::new(config.store.clone(), config.bus.clone(), PRODUCER);
     let service = Directory::load(config.store.clone(), relay.clone()).await?;
     let mut tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    let health = passerelle_kit::health::Health::default();
     {
-        let (service, bus, store, shutdown) = (
+        let (service, bus, store, shutdown, health) = (
             service.clone(),
             config.bus.clone(),
             config.store.clone(),
             shutdown.clone(),
+            health.clone(),
         );
         let group = format!("directory-index-{}", config.replica);
         tasks.push(tokio::spawn(async move {
@@ -65,21 +67,20 @@ pub async fn start(
                 let service = service.clone();
                 async move { service.apply(&envelope).await }
             };
-            if let Err(e) = consume::run(
+            consume::run(
                 bus,
                 store,
                 &group,
                 &["passerelle.directory"],
                 handler,
+                health,
                 shutdown,
             )
-            .await
-            {
-                tracing::error!(error = %e, "the directory stopped following its events");
-            }
+            .await;
         }));
     }
     let server = GrpcServer::new(config.server.clone())
+        .with_health(health)
         .with_auth(config.verifier.clone())
         .add_service(DirectoryGrpc::new(service.clone(), config.clock.clone()).into_server())
         .with_tasks(tasks);

@@ -521,7 +521,9 @@ fn parse_insee(raw: &str) -> Result<String, String> {
     } else {
         code
     };
+    // Only ASCII can be a code; checked first, so slicing below is on character boundaries.
     let ok = code.len() == 5
+        && code.is_ascii()
         && (code[..2].chars().all(|c| c.is_ascii_digit())
             || code.starts_with("2A")
             || code.starts_with("2B"))
@@ -662,6 +664,16 @@ impl Place {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insee_codes_of_any_writing_are_checked_without_panicking() {
+        assert_eq!(parse_insee("80021").unwrap(), "80021");
+        assert_eq!(parse_insee("2a004").unwrap(), "2A004");
+        assert_eq!(parse_insee("1234").unwrap(), "01234");
+        for bad in ["AÉ12", "1é23", "é1234", "800211", "8002x", "ÉÉ"] {
+            assert!(parse_insee(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn vocabulary_matches_case_accents_and_long_forms() {

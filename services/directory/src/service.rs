@@ -322,7 +322,10 @@ impl Directory {
     /// Brings this replica's index in line with a change another replica (or an import)
     /// announced. The store is the truth, written before the event: the place is read back
     /// from it, so a late or replayed event never puts an older version over a newer one.
-    pub async fn apply(&self, envelope: &events::Envelope) -> Result<(), String> {
+    pub async fn apply(
+        &self,
+        envelope: &events::Envelope,
+    ) -> passerelle_bus::consume::HandlerResult {
         use prost::Message;
         let (id, department) = match envelope.event_type.as_str() {
             "passerelle.events.v1.PlaceUpserted" => {
@@ -344,11 +347,12 @@ impl Directory {
             }
             _ => return Ok(()),
         };
+        // The store out is an outage to wait out, not a bad event.
         let stored = self
             .store
             .get(PLACES, &department, &id)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| passerelle_bus::consume::Failure::Retry(e.to_string()))?;
         match stored {
             Some(bytes) => {
                 let place: Place = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
@@ -361,7 +365,7 @@ impl Directory {
                 }
             }),
         }
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string().into())
     }
 }
 

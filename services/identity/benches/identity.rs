@@ -37,6 +37,7 @@ fn main() {
             key_rotation: Duration::from_secs(30 * 86_400),
             argon2_memory_kib: 19_456,
             argon2_passes: 2,
+            argon2_budget_mib: 256,
             sms: None,
             clock: Arc::new(SystemClock),
             bootstrap_admin: Some(("admin".into(), "a bench passphrase".into())),

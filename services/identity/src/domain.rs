@@ -31,9 +31,12 @@ impl Username {
         }
     }
 
-    /// An easy name to read out and type: a common French word and four digits.
-    pub fn generate() -> Self {
-        const WORDS: [&str; 24] = [
+    /// An easy name to read out and type: two common French words and four digits, e.g.
+    /// `soleil-lavande-4821`. There are 48 × 48 × 10,000 = 23 million of them, so names
+    /// cannot be listed to try a common PIN on each (password spraying): of a city's few
+    /// thousand accounts, a guessed name hits one about once in several thousand tries.
+    pub fn generate() -> Result<Self, ServiceError> {
+        const WORDS: [&str; 48] = [
             "soleil",
             "jardin",
             "riviere",
@@ -58,12 +61,35 @@ impl Username {
             "fontaine",
             "lavande",
             "violette",
+            "pommier",
+            "rosier",
+            "chemin",
+            "vallon",
+            "ruisseau",
+            "plage",
+            "falaise",
+            "bruyere",
+            "noisette",
+            "myrtille",
+            "papillon",
+            "mesange",
+            "renard",
+            "castor",
+            "dauphin",
+            "baleine",
+            "tournesol",
+            "coquelicot",
+            "muguet",
+            "jonquille",
+            "bouleau",
+            "platane",
+            "sapin",
+            "erable",
         ];
-        let mut bytes = [0u8; 4];
-        let _ = aws_lc_rs::rand::fill(&mut bytes);
-        let n = u32::from_le_bytes(bytes);
-        let word = WORDS[(n as usize) % WORDS.len()];
-        Self(format!("{word}-{:04}", (n / 24) % 10_000))
+        let n = u64::from_le_bytes(passerelle_kit::secrets::random::<8>()?);
+        let first = WORDS[(n % 48) as usize];
+        let second = WORDS[((n / 48) % 48) as usize];
+        Ok(Self(format!("{first}-{second}-{:04}", (n / 2304) % 10_000)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -99,6 +125,11 @@ impl Secret {
     pub fn parse(raw: &str) -> Result<Self, ServiceError> {
         let all_digits = !raw.is_empty() && raw.chars().all(|c| c.is_ascii_digit());
         if all_digits && raw.len() == 6 {
+            if is_weak_pin(raw) {
+                return Err(invalid(
+                    "this PIN is too easy to guess (a repeated digit, a run like 123456, or a very common PIN): choose 6 other digits",
+                ));
+            }
             return Ok(Self {
                 value: raw.to_owned(),
                 is_pin: true,
@@ -127,6 +158,17 @@ impl Secret {
 
     pub fn is_pin(&self) -> bool {
         self.is_pin
+    }
+
+    /// Staff reach many people's data: their secret is a password of at least 12 characters,
+    /// never a PIN (PINs are for beneficiaries, whom throttling and long names protect).
+    pub fn check_for_staff(&self) -> Result<(), ServiceError> {
+        if self.is_pin || self.value.chars().count() < 12 {
+            return Err(invalid(
+                "staff accounts (agents, volunteers, managers, admins) sign in with a password of at least 12 characters, not a PIN",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -188,9 +230,10 @@ impl Phone {
         if digits.len() < 6 {
             return "••".into();
         }
-        let head: String = digits[..4].iter().collect();
+        // By characters, not bytes: a damaged stored value must not panic here.
+        let country: String = digits[..3].iter().collect();
         let tail: String = digits[digits.len() - 2..].iter().collect();
-        format!("{} {} •• •• •• {tail}", &head[..3], &head[3..])
+        format!("{country} {} •• •• •• {tail}", digits[3])
     }
 }
 
@@ -242,6 +285,159 @@ pub fn parse_structure(raw: &str) -> Result<String, ServiceError> {
             "structure `{raw}` is not accepted: expected 2 to 64 lowercase letters, digits or `-`, e.g. ccas-nord"
         )))
     }
+}
+
+/// PINs a guesser tries first: one digit repeated, a run up or down, and the most common
+/// six-digit PINs in published leaks. Refused when a PIN is set.
+fn is_weak_pin(pin: &str) -> bool {
+    const COMMON: [&str; 24] = [
+        "123123", "121212", "112233", "123321", "654321", "111222", "159753", "147258", "789456",
+        "102030", "101010", "696969", "131313", "232323", "123654", "520520", "147852", "159357",
+        "789123", "100200", "112358", "246810", "135790", "147369",
+    ];
+    let digits: Vec<i32> = pin
+        .bytes()
+        .map(|b| i32::from(b) - i32::from(b'0'))
+        .collect();
+    let steps: Vec<i32> = digits.windows(2).map(|w| w[1] - w[0]).collect();
+    let same_step = steps.windows(2).all(|w| w[0] == w[1]);
+    let run = same_step && matches!(steps.first(), Some(-1..=1));
+    run || COMMON.contains(&pin)
+}
+
+/// An identity document an agent saw at the desk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    IdentityCard,
+    Passport,
+    ResidencePermit,
+    DrivingLicence,
+    AsylumCertificate,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::IdentityCard => "identity card",
+            DocumentKind::Passport => "passport",
+            DocumentKind::ResidencePermit => "residence permit",
+            DocumentKind::DrivingLicence => "driving licence",
+            DocumentKind::AsylumCertificate => "asylum-seeker certificate",
+        }
+    }
+}
+
+/// A document's kind and number, as read at the desk: the number is kept only hashed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdentityDocument {
+    pub kind: DocumentKind,
+    number: String,
+}
+
+impl std::fmt::Debug for IdentityDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "IdentityDocument({}, {})",
+            self.kind.as_str(),
+            self.masked()
+        )
+    }
+}
+
+impl IdentityDocument {
+    /// Spaces, dashes and case do not matter; 5 to 24 letters and digits.
+    pub fn parse(kind: DocumentKind, raw: &str) -> Result<Self, ServiceError> {
+        let number: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .flat_map(char::to_uppercase)
+            .collect();
+        if !(5..=24).contains(&number.len()) || !number.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(invalid(
+                "the identity document's number is not accepted: expected 5 to 24 letters and digits, as printed on it",
+            ));
+        }
+        Ok(Self { kind, number })
+    }
+
+    /// The last three characters, for the audit trail: `••••4B2`.
+    pub fn masked(&self) -> String {
+        let tail: String = self
+            .number
+            .chars()
+            .skip(self.number.chars().count().saturating_sub(3))
+            .collect();
+        format!("••••{tail}")
+    }
+
+    /// A salted hash, so two agents' readings can be compared without keeping the number.
+    pub fn hash(&self, salt: &str) -> String {
+        crate::credentials::sha256_hex(&format!("{salt}:{}:{}", self.kind.as_str(), self.number))
+    }
+}
+
+/// Checks that `bytes` is a whole PNG image (chunks with their CRCs, a header of a sensible
+/// size, image data, an end), not merely bytes that start like one.
+pub fn check_signature_png(bytes: &[u8]) -> Result<(), ServiceError> {
+    let refused = |why: &str| {
+        Err(invalid(format!(
+            "signature_png is not accepted ({why}): expected a PNG image of the signature, at most 512 KiB and 4096 pixels a side"
+        )))
+    };
+    if bytes.len() > 512 * 1024 {
+        return refused("too large");
+    }
+    let Some(mut rest) = bytes.strip_prefix(b"\x89PNG\r\n\x1a\n") else {
+        return refused("not a PNG file");
+    };
+    let (mut first, mut data_seen) = (true, false);
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if rest.len() - 12 < len {
+            return refused("a chunk is cut short");
+        }
+        let (kind, data) = (&rest[4..8], &rest[8..8 + len]);
+        let crc =
+            u32::from_be_bytes([rest[8 + len], rest[9 + len], rest[10 + len], rest[11 + len]]);
+        if crc32(&rest[4..8 + len]) != crc {
+            return refused("a chunk is damaged");
+        }
+        if first {
+            if kind != b"IHDR" || len != 13 {
+                return refused("no image header");
+            }
+            let width = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            let height = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            if !(1..=4096).contains(&width) || !(1..=4096).contains(&height) {
+                return refused("the image size is out of range");
+            }
+            first = false;
+        }
+        data_seen |= kind == b"IDAT";
+        if kind == b"IEND" {
+            return if data_seen && rest.len() == 12 {
+                Ok(())
+            } else {
+                refused("no image data")
+            };
+        }
+        rest = &rest[12 + len..];
+    }
+    refused("the file ends before its end marker")
+}
+
+/// CRC-32 (ISO 3309), as PNG chunks carry it.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
 }
 
 /// An account as the store keeps it. Times are Unix seconds.
@@ -335,7 +531,7 @@ mod tests {
             let err = Username::parse(bad).unwrap_err().to_string();
             assert!(err.contains("expected 3 to 32 characters"), "{bad}: {err}");
         }
-        let generated = Username::generate();
+        let generated = Username::generate().unwrap();
         assert!(Username::parse(generated.as_str()).is_ok(), "{generated}");
     }
 
@@ -365,6 +561,95 @@ mod tests {
             format!("{:?}", Secret::parse("482913").unwrap()).contains('…'),
             "never printed"
         );
+    }
+
+    #[test]
+    fn pins_a_guesser_tries_first_are_refused() {
+        for weak in [
+            "000000", "999999", "123456", "234567", "987654", "654321", "123123",
+        ] {
+            let err = Secret::parse(weak).unwrap_err().to_string();
+            assert!(err.contains("too easy to guess"), "{weak}: {err}");
+        }
+        for fine in ["482913", "240601", "135792", "918273"] {
+            assert!(Secret::parse(fine).unwrap().is_pin(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn generated_names_are_two_words_and_four_digits() {
+        let names: std::collections::BTreeSet<String> = (0..200)
+            .map(|_| Username::generate().unwrap().as_str().to_owned())
+            .collect();
+        assert!(names.len() > 190, "names repeat too often: {}", names.len());
+        for name in &names {
+            let parts: Vec<&str> = name.split('-').collect();
+            assert_eq!(parts.len(), 3, "{name}");
+            assert!(parts[2].len() == 4 && parts[2].chars().all(|c| c.is_ascii_digit()));
+            assert!(Username::parse(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn identity_documents_compare_by_salted_hash_and_show_only_their_end() {
+        let one = IdentityDocument::parse(DocumentKind::IdentityCard, "x4rt 8b2 1ab").unwrap();
+        let two = IdentityDocument::parse(DocumentKind::IdentityCard, "X4RT-8B21AB").unwrap();
+        assert_eq!(one.hash("r1"), two.hash("r1"));
+        assert_ne!(one.hash("r1"), one.hash("r2"), "salted");
+        let passport = IdentityDocument::parse(DocumentKind::Passport, "X4RT8B21AB").unwrap();
+        assert_ne!(one.hash("r1"), passport.hash("r1"), "the kind counts");
+        assert_eq!(one.masked(), "••••1AB");
+        assert!(!format!("{one:?}").contains("X4RT"));
+        for bad in ["", "12", "AB#123", "é12345"] {
+            assert!(
+                IdentityDocument::parse(DocumentKind::Passport, bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    /// A whole 1×1 PNG: what a signature pad sends, in miniature.
+    pub fn tiny_png() -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut body = kind.to_vec();
+            body.extend_from_slice(data);
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&crc32(&body).to_be_bytes());
+        }
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        chunk(&mut png, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+        chunk(
+            &mut png,
+            b"IDAT",
+            &[0x78, 0x9c, 0x63, 0x60, 0, 0, 0, 2, 0, 1],
+        );
+        chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
+    #[test]
+    fn a_signature_must_be_a_whole_png() {
+        let png = tiny_png();
+        assert!(check_signature_png(&png).is_ok());
+        let mut just_magic = b"\x89PNG\r\n\x1a\n".to_vec();
+        just_magic.extend_from_slice(&[0u8; 32]);
+        for (bad, why) in [
+            (just_magic, "damaged"),
+            (png[..png.len() - 4].to_vec(), "end marker"),
+            (b"GIF89a".to_vec(), "not a PNG"),
+            (
+                {
+                    let mut flipped = png.clone();
+                    flipped[20] ^= 1;
+                    flipped
+                },
+                "damaged",
+            ),
+        ] {
+            let err = check_signature_png(&bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{why}: {err}");
+        }
     }
 
     #[test]

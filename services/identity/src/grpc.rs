@@ -12,10 +12,10 @@ use passerelle_proto::identity::v1::identity_server::{Identity as IdentityRpc, I
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    Account, Language, MandateDuration, PersonName, Phone, Secret, StoredRole, Username,
-    parse_structure,
+    Account, DocumentKind, IdentityDocument, Language, MandateDuration, PersonName, Phone, Secret,
+    StoredRole, Username, parse_structure,
 };
-use crate::service::{AccountChanges, Identity, NewAccount, Sheet};
+use crate::service::{AccountChanges, Identity, NewAccount, Presence, Sheet};
 
 /// The gRPC face of [`Identity`].
 #[derive(Clone, Debug)]
@@ -105,6 +105,22 @@ fn duration(value: i32) -> Result<MandateDuration, Status> {
     }
 }
 
+fn identity_document(document: &pb::IdentityDocument) -> Result<IdentityDocument, Status> {
+    let kind = match pb::IdentityDocumentKind::try_from(document.kind) {
+        Ok(pb::IdentityDocumentKind::IdentityCard) => DocumentKind::IdentityCard,
+        Ok(pb::IdentityDocumentKind::Passport) => DocumentKind::Passport,
+        Ok(pb::IdentityDocumentKind::ResidencePermit) => DocumentKind::ResidencePermit,
+        Ok(pb::IdentityDocumentKind::DrivingLicence) => DocumentKind::DrivingLicence,
+        Ok(pb::IdentityDocumentKind::AsylumCertificate) => DocumentKind::AsylumCertificate,
+        _ => {
+            return Err(invalid(
+                "identity_document.kind is required: identity card, passport, residence permit, driving licence or asylum-seeker certificate",
+            ));
+        }
+    };
+    Ok(IdentityDocument::parse(kind, &document.number)?)
+}
+
 fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
     let value = value.trim();
     if value.is_empty() {
@@ -175,11 +191,9 @@ fn token_reply(token: crate::provider::Token) -> Reply<pb::TokenResponse> {
     })
 }
 
-/// The caller's address, for brute-force protection.
+/// The caller's address, for brute-force protection (behind a trusted proxy, the client's).
 fn source<T>(request: &Request<T>) -> String {
-    request
-        .remote_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+    passerelle_kit::net::client_address(request)
 }
 
 #[tonic::async_trait]
@@ -316,11 +330,25 @@ impl IdentityRpc for IdentityGrpc {
         request: Request<pb::StartAssistedRecoveryRequest>,
     ) -> Reply<pb::AssistedRecovery> {
         let caller = principal(&request)?.clone();
+        let from = source(&request);
         let r = request.into_inner();
         let id = required("account_id", &r.account_id)?;
+        let presence = match &r.presence {
+            Some(pb::start_assisted_recovery_request::Presence::SheetCode(code)) => {
+                Presence::SheetCode(required("sheet_code", code)?.to_owned())
+            }
+            Some(pb::start_assisted_recovery_request::Presence::IdentityDocument(document)) => {
+                Presence::IdentityDocument(identity_document(document)?)
+            }
+            None => {
+                return Err(invalid(
+                    "presence is required: the code of the person's recovery sheet (sheet_code), or the identity document you checked (identity_document: kind and number)",
+                ));
+            }
+        };
         let recovery = self
             .service
-            .start_assisted_recovery(&caller, id, &r.verification)
+            .start_assisted_recovery(&caller, id, &r.verification, presence, &from)
             .await?;
         ok(pb::AssistedRecovery {
             id: recovery.id,
@@ -338,9 +366,14 @@ impl IdentityRpc for IdentityGrpc {
         let r = request.into_inner();
         let id = required("recovery_id", &r.recovery_id)?;
         let secret = Secret::parse(&r.new_secret)?;
+        let document = r
+            .identity_document
+            .as_ref()
+            .map(identity_document)
+            .transpose()?;
         let sheet = self
             .service
-            .approve_assisted_recovery(&caller, id, secret)
+            .approve_assisted_recovery(&caller, id, secret, document)
             .await?;
         ok(pb::RecoveryResponse {
             recovery_sheet: Some(to_pb_sheet(sheet)),
@@ -349,6 +382,7 @@ impl IdentityRpc for IdentityGrpc {
 
     async fn grant_mandate(&self, request: Request<pb::GrantMandateRequest>) -> Reply<pb::Mandate> {
         let caller = principal(&request)?.clone();
+        let source = source(&request);
         let r = request.into_inner();
         let beneficiary = required("beneficiary_id", &r.beneficiary_id)?;
         let structure = required("structure", &r.structure)?;
@@ -361,6 +395,8 @@ impl IdentityRpc for IdentityGrpc {
                 scopes(&r.scopes)?,
                 duration(r.duration)?,
                 &r.signature_png,
+                &r.beneficiary_secret,
+                &source,
             )
             .await?;
         ok(to_pb_mandate(&mandate, self.service.now()))

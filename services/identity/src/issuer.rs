@@ -170,7 +170,7 @@ impl Issuer {
         let stored = StoredKey {
             kid: kid.clone(),
             created_at: now,
-            sealed_private: STANDARD.encode(self.master.seal(&format!("issuer-key:{kid}"), &der)),
+            sealed_private: STANDARD.encode(self.master.seal(&format!("issuer-key:{kid}"), &der)?),
             jwk: json!({ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": jwk_n, "e": jwk_e }),
         };
         let value =

@@ -131,8 +131,8 @@ impl KeycloakTokenSupplier for CachedToken {
             });
         }
         let reply: TokenReply = response.json().await?;
-        let until =
-            Instant::now() + Duration::from_secs(reply.expires_in.saturating_sub(10).max(1) as u64);
+        let until = Instant::now()
+            + Duration::from_secs(reply.expires_in.saturating_sub(10).clamp(1, 86_400) as u64);
         *cached = Some((reply.access_token.clone(), until));
         Ok(reply.access_token)
     }

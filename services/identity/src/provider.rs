@@ -119,7 +119,7 @@ impl Provider for BuiltIn {
         secret: &str,
     ) -> Result<Option<Token>, ServiceError> {
         let hash = account.map_or("", |a| a.secret_hash.as_str());
-        if !self.hasher.verify(secret, hash).await {
+        if !self.hasher.verify(secret, hash).await? {
             return Ok(None);
         }
         let Some(account) = account else {
@@ -156,7 +156,7 @@ impl Provider for BuiltIn {
             "act": { "sub": actor },
             "scope": scope,
         });
-        let ttl = (until - now).clamp(1, self.issuer.settings().token_ttl);
+        let ttl = (until - now).min(self.issuer.settings().token_ttl).max(1);
         let (access_token, expires_in) = self.issuer.sign(claims, ttl)?;
         Ok(Token {
             access_token,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use passerelle_bus::DynBus;
+use passerelle_bus::consume;
 use passerelle_bus::outbox::OutboxRelay;
 use passerelle_kit::CancellationToken;
 use passerelle_kit::ServiceError;
@@ -13,7 +14,9 @@ use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
 use passerelle_kit::server::GrpcServer;
 use passerelle_kit::shutdown::every;
+use passerelle_proto::events::v1 as events;
 use passerelle_store::DynStore;
+use prost::Message as _;
 use tokio::net::TcpListener;
 
 use crate::credentials::Hasher;
@@ -47,6 +50,8 @@ pub struct IdentityConfig {
     pub key_rotation: Duration,
     pub argon2_memory_kib: u32,
     pub argon2_passes: u32,
+    /// Memory all Argon2 hashes may hold at once, in MiB: it bounds how many run together.
+    pub argon2_budget_mib: u32,
     pub sms: Option<Arc<dyn SmsSender>>,
     pub clock: DynClock,
     /// An admin account made at start when its username is free.
@@ -98,9 +103,28 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<Running, ServiceError> {
     let issuer_url = config.issuer_url();
-    let hasher = Hasher::new(config.argon2_memory_kib, config.argon2_passes)
-        .map_err(ServiceError::InvalidArgument)?;
+    if !(Duration::from_secs(60)..=Duration::from_secs(86_400)).contains(&config.token_ttl) {
+        return Err(ServiceError::InvalidArgument(format!(
+            "token lifetime of {} s is not accepted: expected 1 minute to 1 day",
+            config.token_ttl.as_secs()
+        )));
+    }
+    if !(Duration::from_secs(3600)..=Duration::from_secs(366 * 86_400))
+        .contains(&config.key_rotation)
+    {
+        return Err(ServiceError::InvalidArgument(format!(
+            "key rotation every {} s is not accepted: expected 1 hour to 1 year",
+            config.key_rotation.as_secs()
+        )));
+    }
+    let hasher = Hasher::new(
+        config.argon2_memory_kib,
+        config.argon2_passes,
+        config.argon2_budget_mib,
+    )
+    .map_err(ServiceError::InvalidArgument)?;
     let mut tasks = Vec::new();
+    let health = passerelle_kit::health::Health::default();
     let mut builtin_issuer = None;
     let (provider, http, verifier): (Arc<dyn Provider>, Option<axum::Router>, JwtVerifier) =
         match &config.idp {
@@ -176,11 +200,50 @@ pub async fn start(
             },
         ));
     }
+    // A secret set anew without the old one is told to the person on their own channel, from
+    // the event (so a crash between the change and the message loses nothing).
+    {
+        let (service, bus, store, shutdown, health) = (
+            service.clone(),
+            config.bus.clone(),
+            config.store.clone(),
+            shutdown.clone(),
+            health.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let handler = move |envelope: events::Envelope, _| {
+                let service = service.clone();
+                async move {
+                    if envelope.event_type == "passerelle.events.v1.AccountRecovered" {
+                        let recovered =
+                            events::AccountRecovered::decode(envelope.payload.as_slice())?;
+                        // An SMS gateway that fails is an outage: the notice waits for it.
+                        service
+                            .notify_recovery(&recovered)
+                            .await
+                            .map_err(|e| consume::Failure::Retry(e.to_string()))?;
+                    }
+                    Ok::<(), consume::Failure>(())
+                }
+            };
+            consume::run(
+                bus,
+                store,
+                "identity-notices",
+                &["passerelle.identity"],
+                handler,
+                health,
+                shutdown,
+            )
+            .await;
+        }));
+    }
     let bootstrap_admin_created = match &config.bootstrap_admin {
         Some((username, password)) => bootstrap_admin(&service, username, password).await?,
         None => false,
     };
     let mut server = GrpcServer::new(config.server.clone())
+        .with_health(health)
         .with_auth(Some(verifier.clone()))
         .add_service(IdentityGrpc::new(service.clone()).into_server());
     if let Some(router) = http {

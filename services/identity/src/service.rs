@@ -18,8 +18,8 @@ use passerelle_access::throttle::{Throttle, ThrottleKey};
 
 use crate::credentials::sha256_hex;
 use crate::domain::{
-    Account, Language, MandateDuration, PersonName, Phone, Secret, StoredRole, Username,
-    parse_structure,
+    Account, IdentityDocument, Language, MandateDuration, PersonName, Phone, Secret, StoredRole,
+    Username, check_signature_png, parse_structure,
 };
 use crate::provider::{NewLogin, Provider, Token};
 use crate::recovery;
@@ -98,8 +98,25 @@ pub struct AssistedRecovery {
     pub account_id: String,
     pub started_by: String,
     pub structure: String,
+    /// The agent's own note, if any.
     pub verification: String,
+    /// How the person showed they were there, as the audit trail says it.
+    #[serde(default)]
+    pub proof: String,
+    /// The identity document's salted hash, when that was the proof: the approving agent's
+    /// reading must match it.
+    #[serde(default)]
+    pub document_hash: Option<String>,
     pub expires_at: i64,
+}
+
+/// How a person shows they are at the desk for a recovery.
+#[derive(Clone, Debug)]
+pub enum Presence {
+    /// The code of their printed recovery sheet.
+    SheetCode(String),
+    /// An identity document, checked by both agents.
+    IdentityDocument(IdentityDocument),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -138,6 +155,26 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
 fn event_mutation(event_type: &str, aggregate: &str, payload: &impl prost::Message) -> Mutation {
     let (envelope, record) = event::new_record(PRODUCER, event_type, aggregate, payload);
     outbox::mutation(PRODUCER, &envelope.event_id, &record)
+}
+
+/// `AccountRecovered`, for the person to be told on their own channel.
+fn recovered_event(account: &Account, method: &str, structure: &str) -> Mutation {
+    event_mutation(
+        "passerelle.events.v1.AccountRecovered",
+        &account.id,
+        &events::AccountRecovered {
+            account_id: account.id.clone(),
+            method: method.to_owned(),
+            structure: structure.to_owned(),
+        },
+    )
+}
+
+fn mandate_of(grant: Option<&Grant>) -> Option<String> {
+    match grant {
+        Some(Grant::Mandate { mandate_id, .. }) => Some(mandate_id.clone()),
+        _ => None,
+    }
 }
 
 fn account_mutation(account: &Account) -> Result<Mutation, ServiceError> {
@@ -251,13 +288,13 @@ impl Identity {
         Ok(account)
     }
 
-    fn new_sheet(username: &Username) -> Sheet {
-        let code = recovery::new_code();
-        Sheet {
+    fn new_sheet(username: &Username) -> Result<Sheet, ServiceError> {
+        let code = recovery::new_code()?;
+        Ok(Sheet {
             pdf: recovery::sheet_pdf(username.as_str(), &code),
             qr_svg: recovery::qr_svg(username.as_str(), &code),
             code,
-        }
+        })
     }
 
     // ----- accounts -------------------------------------------------------------------------
@@ -268,9 +305,12 @@ impl Identity {
         new: NewAccount,
     ) -> Result<(Account, Sheet), ServiceError> {
         let structure = self.creation_structure(principal, &new)?;
+        if new.role != Role::Beneficiary {
+            new.secret.check_for_staff()?;
+        }
         let mut username = match &new.username {
             Some(name) => name.clone(),
-            None => Username::generate(),
+            None => Username::generate()?,
         };
         // Claim the name before anything else: of two people asking for it, one gets it.
         let claim = uuid::Uuid::new_v4().to_string();
@@ -289,7 +329,7 @@ impl Identity {
             if claimed || new.username.is_some() {
                 break;
             }
-            username = Username::generate();
+            username = Username::generate()?;
         }
         if !claimed {
             return Err(ServiceError::AlreadyExists(format!(
@@ -367,7 +407,7 @@ impl Identity {
                 family_name: new.family_name.as_str(),
             })
             .await?;
-        let sheet = Self::new_sheet(username);
+        let sheet = Self::new_sheet(username)?;
         let account = Account {
             id: registered.account_id.clone(),
             username: username.clone(),
@@ -596,31 +636,51 @@ impl Identity {
         secret: &str,
         source: &str,
     ) -> Result<Token, ServiceError> {
-        let now = self.now();
         let typed = username.trim().to_lowercase();
-        let keys = [
-            ThrottleKey::Username(typed.clone()),
-            ThrottleKey::Source(source.to_owned()),
-        ];
-        self.throttle.guard(&keys, now).await?;
         let account = self.account_by_typed(&typed).await?;
         match self
-            .provider
-            .sign_in(&typed, account.as_ref(), secret)
+            .checked_sign_in(&typed, account.as_ref(), secret, source)
             .await?
         {
             Some(token) => {
-                self.throttle.clear(&keys[0]).await?;
                 if let Some(account) = &account {
                     tracing::info!(account_id = %account.id, "signed in");
                 }
                 Ok(token)
             }
             None => {
-                self.throttle.fail_all(&keys, now).await?;
-                // The name is hashed: logs must not collect what people type.
-                tracing::info!(username_hash = %&sha256_hex(&typed)[..12], "sign-in failed");
+                // Nothing of the typed name is logged: logs must not collect what people type.
+                tracing::info!("sign-in failed");
                 Err(ServiceError::Unauthenticated(WRONG_CREDENTIALS.into()))
+            }
+        }
+    }
+
+    /// Checks a secret for a typed name, throttled per name and per source: the attempt is
+    /// counted before the secret is checked, and given back only when it was right.
+    async fn checked_sign_in(
+        &self,
+        typed: &str,
+        account: Option<&Account>,
+        secret: &str,
+        source: &str,
+    ) -> Result<Option<Token>, ServiceError> {
+        let now = self.now();
+        let keys = [
+            ThrottleKey::Username(typed.to_owned()),
+            ThrottleKey::Source(source.to_owned()),
+        ];
+        let attempt = self.throttle.attempt(&keys, now).await?;
+        match self.provider.sign_in(typed, account, secret).await {
+            Ok(Some(token)) => {
+                self.throttle.succeeded(attempt, now).await?;
+                Ok(Some(token))
+            }
+            Ok(None) => Ok(None), // a failure: it stays counted
+            Err(e) => {
+                // Not checked (too busy, provider down): no guess was made.
+                self.throttle.cancel(attempt, now).await?;
+                Err(e)
             }
         }
     }
@@ -637,19 +697,14 @@ impl Identity {
             return Err(denied("a secret is changed by its owner only"));
         }
         let mut account = self.account(&principal.subject).await?;
-        let now = self.now();
-        let keys = [
-            ThrottleKey::Username(account.username.as_str().to_owned()),
-            ThrottleKey::Source(source.to_owned()),
-        ];
-        self.throttle.guard(&keys, now).await?;
+        if account.role != StoredRole::Beneficiary {
+            new_secret.check_for_staff()?;
+        }
         if self
-            .provider
-            .sign_in(account.username.as_str(), Some(&account), current)
+            .checked_sign_in(account.username.as_str(), Some(&account), current, source)
             .await?
             .is_none()
         {
-            self.throttle.fail_all(&keys, now).await?;
             return Err(ServiceError::Unauthenticated(
                 "the current secret is wrong".into(),
             ));
@@ -723,18 +778,17 @@ impl Identity {
             ThrottleKey::Username(format!("recovery:{typed}")),
             ThrottleKey::Source(source.to_owned()),
         ];
-        self.throttle.guard(&keys, now).await?;
+        let attempt = self.throttle.attempt(&keys, now).await?;
         let account = self.account_by_typed(&typed).await?;
-        let matches = account.as_ref().is_some_and(|a| {
-            !a.recovery_hash.is_empty() && a.recovery_hash == recovery::code_hash(&typed, code)
-        });
-        let Some(mut account) = account.filter(|_| matches) else {
-            self.throttle.fail_all(&keys, now).await?;
+        let Some(mut account) = account.filter(|a| Self::sheet_matches(a, code)) else {
             return Err(ServiceError::Unauthenticated(
                 "wrong username or recovery code: the code is on the sheet given when the account was made, or the last one given".into(),
             ));
         };
-        self.throttle.clear(&keys[0]).await?;
+        self.throttle.succeeded(attempt, now).await?;
+        if account.role != StoredRole::Beneficiary {
+            new_secret.check_for_staff()?;
+        }
         let sheet = self.replace_secret(&mut account, &new_secret).await?;
         self.commit(vec![
             account_mutation(&account)?,
@@ -749,10 +803,16 @@ impl Identity {
                     detail: "new secret set with the recovery code; a new sheet was issued".into(),
                 },
             ),
+            recovered_event(&account, "sheet_code", ""),
         ])
         .await?;
         tracing::info!(account_id = %account.id, "account recovered with its code");
         Ok(sheet)
+    }
+
+    fn sheet_matches(account: &Account, code: &str) -> bool {
+        !account.recovery_hash.is_empty()
+            && account.recovery_hash == recovery::code_hash(account.username.as_str(), code)
     }
 
     /// Sets a new secret and a new recovery code on `account` (not yet written).
@@ -763,59 +823,116 @@ impl Identity {
     ) -> Result<Sheet, ServiceError> {
         account.secret_hash = self.provider.set_secret(account, secret).await?;
         account.uses_pin = secret.is_pin();
-        let sheet = Self::new_sheet(&account.username);
+        let sheet = Self::new_sheet(&account.username)?;
         account.recovery_hash = recovery::code_hash(account.username.as_str(), &sheet.code);
         Ok(sheet)
+    }
+
+    /// May this agent's structure recover `account` at its desk? The person must be one of
+    /// its beneficiaries, or have given it a live mandate with `procedures` (their account and
+    /// its details). Returns the mandate's grant in the second case, for the audit trail.
+    async fn desk_binding(
+        &self,
+        principal: &Principal,
+        account: &Account,
+    ) -> Result<Option<Grant>, ServiceError> {
+        let structure = staff_structure(principal)?;
+        if account.structure == structure {
+            return Ok(None);
+        }
+        match self
+            .access
+            .authorize(principal, &account.id, Scope::Procedures, self.now())
+            .await
+        {
+            Ok(grant @ Grant::Mandate { .. }) => Ok(Some(grant)),
+            _ => Err(denied(&format!(
+                "this person is followed by {} and gave {structure} no live mandate with `procedures`: their own structure recovers the account, or they grant {structure} a mandate first",
+                account.structure
+            ))),
+        }
     }
 
     pub async fn start_assisted_recovery(
         &self,
         principal: &Principal,
         account_id: &str,
-        verification: &str,
+        note: &str,
+        presence: Presence,
+        source: &str,
     ) -> Result<AssistedRecovery, ServiceError> {
         if !is_agent(principal) {
             return Err(denied("only an agent starts a recovery at the desk"));
         }
         let structure = staff_structure(principal)?;
-        let verification = verification.trim();
-        if verification.is_empty() {
-            return Err(ServiceError::InvalidArgument(
-                "verification is required: say how you checked who the person is, e.g. \"identity card seen\"".into(),
-            ));
-        }
-        let account = self.beneficiary(account_id).await?;
+        let mut account = self.beneficiary(account_id).await?;
+        let binding = self.desk_binding(principal, &account).await?;
         let now = self.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut batch = Vec::new();
+        let (proof, document_hash) = match &presence {
+            Presence::SheetCode(code) => {
+                // The agent saw the code: it is used up now, whatever comes of the recovery,
+                // so nobody at the desk can use it later.
+                let keys = [
+                    ThrottleKey::Username(format!("recovery:{}", account.username)),
+                    ThrottleKey::Source(source.to_owned()),
+                ];
+                let attempt = self.throttle.attempt(&keys, now).await?;
+                if !Self::sheet_matches(&account, code) {
+                    return Err(denied(
+                        "this code is not the one on this person's recovery sheet (or it was used): check it, or check an identity document instead",
+                    ));
+                }
+                self.throttle.succeeded(attempt, now).await?;
+                account.recovery_hash.clear();
+                batch.push(account_mutation(&account)?);
+                (
+                    "the code of their recovery sheet (now used up)".to_owned(),
+                    None,
+                )
+            }
+            Presence::IdentityDocument(document) => (
+                format!("{} {} seen", document.kind.as_str(), document.masked()),
+                Some(document.hash(&id)),
+            ),
+        };
+        let note: String = note.trim().chars().take(200).collect();
         let recovery = AssistedRecovery {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             account_id: account.id.clone(),
             started_by: principal.subject.clone(),
             structure: structure.clone(),
-            verification: verification.chars().take(200).collect(),
+            verification: note.clone(),
+            proof: proof.clone(),
+            document_hash,
             expires_at: now + ASSISTED_RECOVERY_TTL,
         };
-        let row = Row::new(
-            ASSISTED_RECOVERIES,
-            &recovery.id,
-            "",
-            serde_json::to_vec(&recovery).map_err(internal)?,
-        )
-        .with_ttl(std::time::Duration::from_secs(ASSISTED_RECOVERY_TTL as u64));
-        self.commit(vec![
-            Mutation::Put(row),
-            audit_mutation(
-                &account.id,
-                &AuditEntry {
-                    at: now,
-                    actor: principal.subject.clone(),
-                    actor_structure: structure,
-                    action: "identity.StartAssistedRecovery".into(),
-                    mandate_id: None,
-                    detail: format!("identity checked: {}", recovery.verification),
+        batch.push(Mutation::Put(
+            Row::new(
+                ASSISTED_RECOVERIES,
+                &recovery.id,
+                "",
+                serde_json::to_vec(&recovery).map_err(internal)?,
+            )
+            .with_ttl(std::time::Duration::from_secs(ASSISTED_RECOVERY_TTL as u64)),
+        ));
+        batch.push(audit_mutation(
+            &account.id,
+            &AuditEntry {
+                at: now,
+                actor: principal.subject.clone(),
+                actor_structure: structure,
+                action: "identity.StartAssistedRecovery".into(),
+                mandate_id: mandate_of(binding.as_ref()),
+                detail: if note.is_empty() {
+                    format!("presence shown by {proof}")
+                } else {
+                    format!("presence shown by {proof}; note: {note}")
                 },
-            ),
-        ])
-        .await?;
+            },
+        ));
+        self.commit(batch).await?;
         Ok(recovery)
     }
 
@@ -824,6 +941,7 @@ impl Identity {
         principal: &Principal,
         recovery_id: &str,
         new_secret: Secret,
+        document: Option<IdentityDocument>,
     ) -> Result<Sheet, ServiceError> {
         let manager = principal.actor.is_none() && principal.has_role(Role::Manager);
         if !is_agent(principal) && !manager {
@@ -855,6 +973,21 @@ impl Identity {
                 "the approving agent must belong to the structure that started the recovery",
             ));
         }
+        if let Some(expected) = &recovery.document_hash {
+            let Some(document) = document else {
+                return Err(ServiceError::InvalidArgument(
+                    "identity_document is required: look at the person's identity document yourself and type its kind and number".into(),
+                ));
+            };
+            if &document.hash(&recovery.id) != expected {
+                return Err(denied(
+                    "this is not the identity document the first agent checked: check the kind and the number with the person",
+                ));
+            }
+        }
+        let mut account = self.account(&recovery.account_id).await?;
+        // The binding must still hold: a mandate withdrawn in the meantime ends it.
+        let binding = self.desk_binding(principal, &account).await?;
         // Used once: whoever removes it first approves it.
         let claimed = self
             .store
@@ -870,8 +1003,12 @@ impl Identity {
                 "recovery `{recovery_id}` was approved already"
             )));
         }
-        let mut account = self.account(&recovery.account_id).await?;
         let sheet = self.replace_secret(&mut account, &new_secret).await?;
+        let checked = if recovery.document_hash.is_some() {
+            "; the identity document was checked by both agents"
+        } else {
+            ""
+        };
         self.commit(vec![
             account_mutation(&account)?,
             audit_mutation(
@@ -881,17 +1018,56 @@ impl Identity {
                     actor: principal.subject.clone(),
                     actor_structure: recovery.structure.clone(),
                     action: "identity.ApproveAssistedRecovery".into(),
-                    mandate_id: None,
+                    mandate_id: mandate_of(binding.as_ref()),
                     detail: format!(
-                        "recovery started by {} approved; new secret set, new sheet issued",
+                        "recovery started by {} approved{checked}; new secret set, new sheet issued",
                         recovery.started_by
                     ),
                 },
             ),
+            recovered_event(&account, "desk", &recovery.structure),
         ])
         .await?;
         tracing::info!(account_id = %account.id, started_by = %recovery.started_by, approved_by = %principal.subject, "assisted recovery");
         Ok(sheet)
+    }
+
+    /// Tells the person their secret was set anew without the old one (on `AccountRecovered`):
+    /// by SMS when they have a phone and a gateway is configured. Returns whether a message
+    /// went out.
+    pub async fn notify_recovery(
+        &self,
+        event: &events::AccountRecovered,
+    ) -> Result<bool, ServiceError> {
+        let (Some(sms), Some(account)) = (self.sms.as_ref(), self.load(&event.account_id).await?)
+        else {
+            return Ok(false);
+        };
+        let Some(phone) = &account.phone else {
+            return Ok(false);
+        };
+        let english = account.language.as_str().starts_with("en");
+        let text = match (event.method.as_str(), english) {
+            ("desk", false) => format!(
+                "Passerelle : le mot de passe du compte {} a été changé au guichet de {}. Si ce n'était pas vous, appelez ce guichet ou le CCAS.",
+                account.username, event.structure
+            ),
+            ("desk", true) => format!(
+                "Passerelle: the password of account {} was changed at the {} desk. If this was not you, call that desk or the CCAS.",
+                account.username, event.structure
+            ),
+            (_, false) => format!(
+                "Passerelle : le mot de passe du compte {} a été changé avec le code de secours. Si ce n'était pas vous, appelez le CCAS.",
+                account.username
+            ),
+            (_, true) => format!(
+                "Passerelle: the password of account {} was changed with the recovery code. If this was not you, call the CCAS.",
+                account.username
+            ),
+        };
+        sms.send(phone.as_str(), &text).await?;
+        tracing::info!(account_id = %account.id, "recovery notice sent by SMS");
+        Ok(true)
     }
 
     // ----- mandates -------------------------------------------------------------------------
@@ -927,6 +1103,7 @@ impl Identity {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn grant_mandate(
         &self,
         principal: &Principal,
@@ -935,6 +1112,8 @@ impl Identity {
         scopes: BTreeSet<Scope>,
         duration: MandateDuration,
         signature_png: &[u8],
+        beneficiary_secret: &str,
+        source: &str,
     ) -> Result<Mandate, ServiceError> {
         let structure = parse_structure(structure)?;
         if scopes.is_empty() {
@@ -942,7 +1121,7 @@ impl Identity {
                 "no scope given: expected one or more of documents, alerts, interpreting, pathways, procedures".into(),
             ));
         }
-        self.beneficiary(beneficiary_id).await?;
+        let beneficiary = self.beneficiary(beneficiary_id).await?;
         let consent = if principal.actor.is_none()
             && principal.subject == beneficiary_id
             && principal.has_role(Role::Beneficiary)
@@ -955,10 +1134,26 @@ impl Identity {
                     "signature_png is required: a mandate recorded at the desk carries the person's signature".into(),
                 ));
             }
-            if !signature_png.starts_with(b"\x89PNG\r\n\x1a\n") || signature_png.len() > 512 * 1024
-            {
+            check_signature_png(signature_png)?;
+            // The person shows they are here, and agree, with their own secret: an agent alone
+            // cannot make a mandate for someone who is not at the desk.
+            if beneficiary_secret.is_empty() {
                 return Err(ServiceError::InvalidArgument(
-                    "signature_png is not accepted: expected a PNG image of at most 512 KiB".into(),
+                    "beneficiary_secret is required: the person types their own PIN or password on the desk's screen; someone who cannot may have their account recovered at the desk first, or be asked by SMS".into(),
+                ));
+            }
+            if self
+                .checked_sign_in(
+                    beneficiary.username.as_str(),
+                    Some(&beneficiary),
+                    beneficiary_secret,
+                    source,
+                )
+                .await?
+                .is_none()
+            {
+                return Err(denied(
+                    "the person's PIN or password is wrong: they may try again, or have their account recovered at the desk",
                 ));
             }
             Consent::InPerson {
@@ -986,7 +1181,7 @@ impl Identity {
             action: "identity.GrantMandate".into(),
             mandate_id: Some(mandate.id.clone()),
             detail: format!(
-                "mandate signed at the desk: {}",
+                "mandate signed at the desk, the person's own secret typed: {}",
                 scope_list(&mandate.scopes)
             ),
         });
@@ -1024,7 +1219,7 @@ impl Identity {
                     .into(),
             )
         })?;
-        let code = six_digits();
+        let code = six_digits()?;
         let now = self.now();
         let pending = PendingConsent {
             id: uuid::Uuid::new_v4().to_string(),
@@ -1075,36 +1270,39 @@ impl Identity {
                 "no consent `{consent_id}` waiting: codes last 10 minutes and allow {CONSENT_ATTEMPTS} tries; ask again"
             ))
         };
-        let bytes = self
-            .store
-            .get(CONSENTS, consent_id, "")
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(gone)?;
-        let mut pending: PendingConsent = serde_json::from_slice(&bytes).map_err(|_| gone())?;
-        if pending.agent != principal.subject {
-            return Err(denied("only the agent who asked may confirm this consent"));
-        }
+        // The try is counted before the code is compared, so parallel guesses get no more
+        // tries than guesses one after another.
         let now = self.now();
-        if now >= pending.expires_at || pending.attempts >= CONSENT_ATTEMPTS {
-            return Err(gone());
-        }
-        let code = code.trim();
-        if sha256_hex(&format!("{}:{code}", pending.beneficiary_id)) != pending.code_hash {
+        let (pending, counted) = loop {
+            let bytes = self
+                .store
+                .get(CONSENTS, consent_id, "")
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(gone)?;
+            let mut pending: PendingConsent = serde_json::from_slice(&bytes).map_err(|_| gone())?;
+            if pending.agent != principal.subject {
+                return Err(denied("only the agent who asked may confirm this consent"));
+            }
+            if now >= pending.expires_at || pending.attempts >= CONSENT_ATTEMPTS {
+                return Err(gone());
+            }
             pending.attempts += 1;
-            let row = Row::new(
-                CONSENTS,
-                consent_id,
-                "",
-                serde_json::to_vec(&pending).map_err(internal)?,
-            )
-            .with_ttl(std::time::Duration::from_secs(
-                (pending.expires_at - now).max(1) as u64,
-            ));
-            self.store
+            let counted = serde_json::to_vec(&pending).map_err(internal)?;
+            let row = Row::new(CONSENTS, consent_id, "", counted.clone()).with_ttl(
+                std::time::Duration::from_secs((pending.expires_at - now).max(1) as u64),
+            );
+            if self
+                .store
                 .compare_and_set(row, &bytes)
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable)?
+            {
+                break (pending, counted);
+            }
+        };
+        let code = code.trim();
+        if sha256_hex(&format!("{}:{code}", pending.beneficiary_id)) != pending.code_hash {
             return Err(ServiceError::InvalidArgument(format!(
                 "wrong code: {} tries left",
                 CONSENT_ATTEMPTS.saturating_sub(pending.attempts)
@@ -1114,7 +1312,7 @@ impl Identity {
             .with_ttl(std::time::Duration::from_secs(60));
         if !self
             .store
-            .compare_and_set(used, &bytes)
+            .compare_and_set(used, &counted)
             .await
             .map_err(unavailable)?
         {
@@ -1406,8 +1604,7 @@ fn sha256_bytes_hex(bytes: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn six_digits() -> String {
-    let mut bytes = [0u8; 4];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    format!("{:06}", u32::from_le_bytes(bytes) % 1_000_000)
+fn six_digits() -> Result<String, ServiceError> {
+    let bytes = passerelle_kit::secrets::random::<4>()?;
+    Ok(format!("{:06}", u32::from_le_bytes(bytes) % 1_000_000))
 }

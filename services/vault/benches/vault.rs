@@ -83,7 +83,7 @@ fn main() {
             verifier: Some(issuer.verifier()),
             master_key: MasterKey::generate().unwrap(),
             blobs_url: format!("file://{}", dir.path().join("blobs").display()),
-            limits: Limits { max_document_bytes: 300 * MB as u64, quota_bytes: 10_000 * MB as u64, expiry_notice_days: 30 },
+            limits: Limits { max_document_bytes: 300 * MB as u64, quota_bytes: 10_000 * MB as u64, ..Limits::default() },
             procedures_json: None,
             clock: Arc::new(SystemClock),
             abandon_uploads_after: Duration::from_secs(86_400),
@@ -182,7 +182,7 @@ fn main() {
         let t = Instant::now();
         let _ = passerelle_vault::crypto::sha256_hex(&sample);
         let hashing = mb_per_s(sample.len(), t.elapsed());
-        let key = passerelle_vault::crypto::DataKey::generate();
+        let key = passerelle_vault::crypto::DataKey::generate().unwrap();
         let t = Instant::now();
         for (i, part) in sample.chunks(passerelle_vault::crypto::PART).enumerate() {
             let _ = passerelle_vault::crypto::seal_part(&key, "bench", (i * 64) as u64, part, false);

@@ -28,12 +28,8 @@ const PREFIX: usize = NONCE_LEN - 5;
 #[error("chunk {0} does not authenticate")]
 pub struct Damaged(pub u64);
 
-fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    // aws-lc's generator does not fail once the library is initialised.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    bytes
-}
+use passerelle_kit::ServiceError;
+use passerelle_kit::secrets::random;
 
 fn key(bytes: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(
@@ -52,8 +48,8 @@ impl std::fmt::Debug for WrappingKey {
 }
 
 impl WrappingKey {
-    pub fn generate() -> Self {
-        Self(random())
+    pub fn generate() -> Result<Self, ServiceError> {
+        Ok(Self(random()?))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
@@ -65,18 +61,19 @@ impl WrappingKey {
     }
 
     /// Seals `secret` bound to `context`: nonce ‖ ciphertext ‖ tag.
-    pub fn wrap(&self, context: &str, secret: &[u8]) -> Vec<u8> {
-        let nonce = random::<NONCE_LEN>();
+    pub fn wrap(&self, context: &str, secret: &[u8]) -> Result<Vec<u8>, ServiceError> {
+        let nonce = random::<NONCE_LEN>()?;
         let mut sealed = secret.to_vec();
-        // Sealing with a valid key and nonce cannot fail.
-        let _ = key(&self.0).seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(context.as_bytes()),
-            &mut sealed,
-        );
+        key(&self.0)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| ServiceError::Internal("sealing a key failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        out
+        Ok(out)
     }
 
     pub fn unwrap(&self, context: &str, wrapped: &[u8]) -> Option<Vec<u8>> {
@@ -107,13 +104,13 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
-    pub fn generate() -> Self {
-        let raw = random::<32>();
-        Self {
+    pub fn generate() -> Result<Self, ServiceError> {
+        let raw = random::<32>()?;
+        Ok(Self {
             key: key(&raw),
             raw,
-            prefix: random(),
-        }
+            prefix: random()?,
+        })
     }
 
     /// The key and prefix as one secret, to wrap.
@@ -228,8 +225,17 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn content_hash(part_hashes: &[String]) -> String {
     let mut all = Vec::with_capacity(part_hashes.len() * 32);
     for h in part_hashes {
-        for i in (0..h.len()).step_by(2) {
-            all.push(u8::from_str_radix(&h[i..i + 2], 16).unwrap_or(0));
+        // A damaged record (odd length, not hex) must give a hash that does not match, never
+        // a panic: the caller then reports the document damaged.
+        for pair in h.as_bytes().chunks(2) {
+            let byte = std::str::from_utf8(pair)
+                .ok()
+                .filter(|p| p.len() == 2)
+                .and_then(|p| u8::from_str_radix(p, 16).ok());
+            match byte {
+                Some(b) => all.push(b),
+                None => return String::from("damaged"),
+            }
         }
     }
     sha256_hex(&all)
@@ -245,7 +251,7 @@ mod tests {
 
     #[test]
     fn parts_round_trip_chunk_by_chunk() {
-        let key = DataKey::generate();
+        let key = DataKey::generate().unwrap();
         let plain = sample(CHUNK * 2 + 100);
         let mut sealed = seal_part(&key, "doc-1", 0, &plain, true);
         assert_eq!(sealed.len(), plain.len() + 3 * TAG);
@@ -259,7 +265,7 @@ mod tests {
 
     #[test]
     fn any_alteration_fails_before_any_wrong_byte() {
-        let key = DataKey::generate();
+        let key = DataKey::generate().unwrap();
         let plain = sample(CHUNK * 3);
         let sealed = seal_part(&key, "doc-1", 0, &plain, true);
         let check = |mut bytes: Vec<u8>, doc: &str, first: u64, last: bool| {
@@ -296,7 +302,7 @@ mod tests {
             check(sealed.clone(), "doc-1", 0, false).0.is_err(),
             "more parts were expected"
         );
-        let other = DataKey::generate();
+        let other = DataKey::generate().unwrap();
         let mut bytes = sealed.clone();
         assert!(
             open_part(&other, "doc-1", 0, &mut bytes, true, |_| {}).is_err(),
@@ -306,9 +312,9 @@ mod tests {
 
     #[test]
     fn keys_wrap_and_unwrap_only_in_their_context() {
-        let vault = WrappingKey::generate();
-        let data = DataKey::generate();
-        let wrapped = vault.wrap("doc-key:d1", &data.to_secret());
+        let vault = WrappingKey::generate().unwrap();
+        let data = DataKey::generate().unwrap();
+        let wrapped = vault.wrap("doc-key:d1", &data.to_secret()).unwrap();
         let back = DataKey::from_secret(&vault.unwrap("doc-key:d1", &wrapped).unwrap()).unwrap();
         assert_eq!(back.to_secret(), data.to_secret());
         assert!(vault.unwrap("doc-key:d2", &wrapped).is_none());

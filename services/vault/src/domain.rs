@@ -88,13 +88,18 @@ pub fn parse_date(field: &str, raw: &str) -> Result<Option<Date>, ServiceError> 
     if raw.is_empty() {
         return Ok(None);
     }
-    Date::parse(raw, format_description!("[year]-[month]-[day]"))
-        .map(Some)
-        .map_err(|_| {
-            invalid(format!(
-                "{field} `{raw}` is not a date: expected YYYY-MM-DD, e.g. 2027-03-31"
-            ))
-        })
+    let date = Date::parse(raw, format_description!("[year]-[month]-[day]")).map_err(|_| {
+        invalid(format!(
+            "{field} `{raw}` is not a date: expected YYYY-MM-DD, e.g. 2027-03-31"
+        ))
+    })?;
+    // Papers are dated within a few lifetimes of now; far dates would only overflow reminders.
+    if !(1900..=2200).contains(&date.year()) {
+        return Err(invalid(format!(
+            "{field} `{raw}` is out of range: expected a year from 1900 to 2200"
+        )));
+    }
+    Ok(Some(date))
 }
 
 pub fn format_date(date: Option<Date>) -> String {

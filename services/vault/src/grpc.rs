@@ -146,10 +146,24 @@ fn download_stream(doc: &Document, bytes: ByteStream) -> DownloadStream {
     Box::pin(tokio_stream::once(Ok(head)).chain(body))
 }
 
+/// The caller's address, for brute-force protection (behind a trusted proxy, the client's).
 fn source<T>(request: &Request<T>) -> String {
-    request
-        .remote_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+    passerelle_kit::net::client_address(request)
+}
+
+/// The next message of an upload, or an end to a stream that went quiet: streams have no
+/// overall deadline (a large file over a slow link must finish), only this one.
+async fn next_message(
+    stream: &mut Streaming<pb::UploadRequest>,
+    idle: std::time::Duration,
+) -> Result<Option<pb::UploadRequest>, Status> {
+    match tokio::time::timeout(idle, stream.message()).await {
+        Ok(message) => message,
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "nothing arrived for {} seconds: the upload stopped; what was stored is kept, resume with UploadStatus",
+            idle.as_secs()
+        ))),
+    }
 }
 
 #[tonic::async_trait]
@@ -157,7 +171,8 @@ impl VaultRpc for VaultGrpc {
     async fn upload(&self, request: Request<Streaming<pb::UploadRequest>>) -> Reply<pb::Document> {
         let caller = principal(&request)?.clone();
         let mut stream = request.into_inner();
-        let start = match stream.message().await? {
+        let idle = self.service.limits().stream_idle;
+        let start = match next_message(&mut stream, idle).await? {
             Some(pb::UploadRequest {
                 part: Some(pb::upload_request::Part::Start(start)),
             }) => start,
@@ -178,7 +193,7 @@ impl VaultRpc for VaultGrpc {
         };
         let mut upload = self.service.begin_upload(&caller, meta).await?;
         loop {
-            match stream.message().await {
+            match next_message(&mut stream, idle).await {
                 Ok(Some(pb::UploadRequest {
                     part: Some(pb::upload_request::Part::Chunk(bytes)),
                 })) => {

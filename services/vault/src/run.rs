@@ -81,15 +81,17 @@ pub async fn start(
         procedures,
     );
     let mut tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    let health = passerelle_kit::health::Health::default();
 
     // Accounts come and go in the identity service: a new beneficiary gets a vault, an erased
-    // account loses it (its key destroyed).
+    // account loses it (its key destroyed); a mandate that ends takes its agents' shares along.
     {
-        let (service, bus, store, shutdown) = (
+        let (service, bus, store, shutdown, health) = (
             service.clone(),
             config.bus.clone(),
             config.store.clone(),
             shutdown.clone(),
+            health.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let handler = move |envelope: events::Envelope, _| {
@@ -98,40 +100,54 @@ pub async fn start(
                     match envelope.event_type.as_str() {
                         "passerelle.events.v1.AccountCreated" => {
                             let created =
-                                events::AccountCreated::decode(envelope.payload.as_slice())
-                                    .map_err(|e| e.to_string())?;
+                                events::AccountCreated::decode(envelope.payload.as_slice())?;
                             if created.role == "beneficiary" {
-                                service
-                                    .provision(&created.account_id)
-                                    .await
-                                    .map_err(|e| e.to_string())?;
+                                service.provision(&created.account_id).await?;
                             }
                         }
                         "passerelle.events.v1.AccountErased" => {
                             let erased = events::AccountErased::decode(envelope.payload.as_slice())
                                 .map_err(|e| e.to_string())?;
+                            service.erase_vault(&erased.account_id).await?;
+                        }
+                        // A share an agent made ends with the mandate that allowed it. (Opening a
+                        // share checks the mandate too: this only tidies the list at once.)
+                        "passerelle.events.v1.MandateRevoked" => {
+                            let revoked =
+                                events::MandateRevoked::decode(envelope.payload.as_slice())
+                                    .map_err(|e| e.to_string())?;
+                            if revoked.whole || revoked.scopes.iter().any(|s| s == "documents") {
+                                service
+                                    .end_shares_of_mandate(
+                                        &revoked.beneficiary_id,
+                                        &revoked.mandate_id,
+                                    )
+                                    .await?;
+                            }
+                        }
+                        "passerelle.events.v1.MandateExpired" => {
+                            let expired =
+                                events::MandateExpired::decode(envelope.payload.as_slice())
+                                    .map_err(|e| e.to_string())?;
                             service
-                                .erase_vault(&erased.account_id)
-                                .await
-                                .map_err(|e| e.to_string())?;
+                                .end_shares_of_mandate(&expired.beneficiary_id, &expired.mandate_id)
+                                .await?;
                         }
                         _ => {}
                     }
-                    Ok(())
+                    Ok::<(), consume::Failure>(())
                 }
             };
-            if let Err(e) = consume::run(
+            consume::run(
                 bus,
                 store,
                 "vault",
                 &["passerelle.identity"],
                 handler,
+                health,
                 shutdown,
             )
-            .await
-            {
-                tracing::error!(error = %e, "the vault stopped following identity events");
-            }
+            .await;
         }));
     }
     {
@@ -167,6 +183,7 @@ pub async fn start(
         ));
     }
     let server = GrpcServer::new(config.server.clone())
+        .with_health(health)
         .with_auth(config.verifier.clone())
         .add_service(VaultGrpc::new(service.clone()).into_server());
     Ok(Running {

@@ -34,6 +34,11 @@ const SHARES: &str = "shares";
 const SHARE_CODES: &str = "share_codes";
 const SHARE_ACCESS: &str = "share_access";
 const EXPIRY_INDEX: &str = "document_expiry";
+/// Vaults erased with their account: partition = owner. Kept for good (a line per erased
+/// person, no personal data), so no late request or restored copy brings a vault back.
+const ERASED_VAULTS: &str = "erased_vaults";
+/// What an abandoned upload's state becomes (for a week, so a late resume is told why).
+const ABANDONED: &[u8] = b"abandoned";
 /// Bytes per message of a download stream: large enough that per-message costs vanish, small
 /// enough to start flowing at once.
 const STREAM_CHUNK: usize = 256 * 1024;
@@ -47,6 +52,26 @@ pub struct Limits {
     pub quota_bytes: u64,
     /// Days ahead of a document's expiry when the reminder event goes out.
     pub expiry_notice_days: i64,
+    /// Uploads and downloads under way at once, in all (about 12 MiB of memory each).
+    pub max_transfers: usize,
+    /// Uploads and downloads under way at once for one person (or one address, for shares).
+    pub max_transfers_per_caller: usize,
+    /// Longest a transfer waits on the other side (the next chunk of an upload, the reader of
+    /// a download) before it is ended.
+    pub stream_idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 50_000_000,
+            quota_bytes: 500_000_000,
+            expiry_notice_days: 30,
+            max_transfers: 32,
+            max_transfers_per_caller: 4,
+            stream_idle: Duration::from_secs(30),
+        }
+    }
 }
 
 fn unavailable(e: passerelle_store::Error) -> ServiceError {
@@ -75,6 +100,86 @@ fn event_mutation(event_type: &str, aggregate: &str, payload: &impl prost::Messa
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, ServiceError> {
     serde_json::to_vec(value).map_err(internal)
+}
+
+/// Bounds on documents moving at once: each transfer holds up to three 4 MiB parts in memory
+/// (one filling or sent, one sealed or opened ahead, the stream's buffer), so the count is the
+/// memory bound. One caller may not take them all.
+#[derive(Debug)]
+pub struct Transfers {
+    per_caller: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    total: Arc<tokio::sync::Semaphore>,
+    max_per_caller: usize,
+}
+
+/// A transfer under way; it frees its place when dropped.
+#[derive(Debug)]
+pub struct TransferPermit {
+    transfers: Arc<Transfers>,
+    caller: String,
+    _total: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Transfers {
+    pub fn new(max: usize, max_per_caller: usize) -> Arc<Self> {
+        Arc::new(Self {
+            per_caller: std::sync::Mutex::new(std::collections::HashMap::new()),
+            total: Arc::new(tokio::sync::Semaphore::new(max.max(1))),
+            max_per_caller: max_per_caller.max(1),
+        })
+    }
+
+    /// A place for `caller`'s transfer, or a refusal saying why, at once (never a queue).
+    pub fn acquire(self: &Arc<Self>, caller: &str) -> Result<TransferPermit, ServiceError> {
+        // A poisoned lock only means a panic elsewhere while counting: the counts are whole.
+        let mut counts = self
+            .per_caller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mine = counts.entry(caller.to_owned()).or_insert(0);
+        if *mine >= self.max_per_caller {
+            return Err(ServiceError::ResourceExhausted(format!(
+                "you already have {} documents moving at once: wait for one to finish",
+                self.max_per_caller
+            )));
+        }
+        let total = Arc::clone(&self.total).try_acquire_owned().map_err(|_| {
+            ServiceError::Unavailable(
+                "the vault is moving as many documents as it can at once: try again in a moment"
+                    .into(),
+            )
+        })?;
+        *mine += 1;
+        Ok(TransferPermit {
+            transfers: Arc::clone(self),
+            caller: caller.to_owned(),
+            _total: total,
+        })
+    }
+}
+
+impl Drop for TransferPermit {
+    fn drop(&mut self) {
+        let mut counts = self
+            .transfers
+            .per_caller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// Who a transfer counts against: the person acting (the agent behind a delegated token).
+fn transfer_caller(principal: &Principal) -> String {
+    principal
+        .actor
+        .clone()
+        .unwrap_or_else(|| principal.subject.clone())
 }
 
 /// A new document's details, as asked for.
@@ -112,9 +217,25 @@ struct UploadState {
     content_type: Option<String>,
     wrapped_key: Vec<u8>,
     started_at: i64,
+    /// When a part was last stored: an upload is abandoned after a day without news, however
+    /// long ago it began.
+    #[serde(default)]
+    touched_at: i64,
     created_by: String,
+    /// Set once every byte is stored and the quota counted, before the document is recorded:
+    /// a crash in between is finished by the next attempt, never cleaned up.
+    #[serde(default)]
+    completing: bool,
+    #[serde(default)]
+    quota_reserved: bool,
     /// Set when the document is stored: the same upload id returns it again.
     completed: bool,
+}
+
+impl UploadState {
+    fn last_news(&self) -> i64 {
+        self.touched_at.max(self.started_at)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +259,10 @@ pub struct ShareRecord {
     code_hash: String,
     link_hash: String,
     pub created_by: String,
+    /// The mandate an agent made this share under: the share ends when the mandate no longer
+    /// covers documents (revoked, expired, scope withdrawn). `None` for the owner's own shares.
+    #[serde(default)]
+    pub mandate_id: Option<String>,
 }
 
 /// One access through a share.
@@ -184,6 +309,7 @@ pub struct Vault {
     throttle: Throttle,
     limits: Limits,
     procedures: Arc<Vec<Procedure>>,
+    transfers: Arc<Transfers>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -217,6 +343,7 @@ impl Vault {
             master,
             clock,
             relay,
+            transfers: Transfers::new(limits.max_transfers, limits.max_transfers_per_caller),
             limits,
             procedures: Arc::new(procedures),
         }
@@ -289,8 +416,13 @@ impl Vault {
                 "there is no vault for `{owner}`"
             )));
         }
-        let key = WrappingKey::generate();
-        let sealed = self.master.seal(&context, key.as_bytes());
+        if self.erased(owner).await? {
+            return Err(ServiceError::FailedPrecondition(
+                "this vault was erased with its account: it cannot be made again".into(),
+            ));
+        }
+        let key = WrappingKey::generate()?;
+        let sealed = self.master.seal(&context, key.as_bytes())?;
         if !self
             .store
             .put_if_absent(Row::new(VAULT_KEYS, owner, "", sealed))
@@ -443,7 +575,7 @@ impl Vault {
             self.now(),
         ));
         self.commit(batch).await?;
-        self.add_usage(owner, -(doc.size as i64), -1).await?;
+        self.add_usage(owner, -(doc.size as i64), -1, None).await?;
         // After the row: a crash here leaves parts the clean-up pass removes.
         self.blobs.delete_prefix(owner, Some(doc_id)).await?;
         Ok(())
@@ -470,8 +602,14 @@ impl Vault {
         self.usage(owner).await
     }
 
-    async fn add_usage(&self, owner: &str, bytes: i64, documents: i64) -> Result<(), ServiceError> {
-        for _ in 0..32 {
+    async fn add_usage(
+        &self,
+        owner: &str,
+        bytes: i64,
+        documents: i64,
+        quota: Option<u64>,
+    ) -> Result<(), ServiceError> {
+        for _ in 0..64 {
             let raw = self
                 .store
                 .get(USAGE, owner, "")
@@ -485,6 +623,15 @@ impl Vault {
                 bytes: current.bytes.saturating_add_signed(bytes),
                 documents: current.documents.saturating_add_signed(documents),
             };
+            if let Some(quota) = quota
+                && bytes > 0
+                && next.bytes > quota
+            {
+                return Err(ServiceError::ResourceExhausted(format!(
+                    "this vault holds {} of its {quota} bytes: {bytes} more do not fit; delete or mark obsolete documents first",
+                    current.bytes
+                )));
+            }
             let row = Row::new(USAGE, owner, "", json(&next)?);
             let written = match raw {
                 Some(raw) => self.store.compare_and_set(row, &raw).await,
@@ -502,13 +649,38 @@ impl Vault {
 
     // ----- upload ---------------------------------------------------------------------------
 
-    async fn upload_state(&self, upload_id: &str) -> Result<Option<UploadState>, ServiceError> {
-        self.store
+    /// An upload's state and the stored bytes it was read from (every change is a
+    /// compare-and-set against them, so a clean-up pass and a stream never both win).
+    async fn upload_state(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<(UploadState, Vec<u8>)>, ServiceError> {
+        let Some(raw) = self
+            .store
             .get(UPLOADS, upload_id, "")
             .await
             .map_err(unavailable)?
-            .map(|b| serde_json::from_slice(&b).map_err(internal))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        if raw == ABANDONED {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "upload `{upload_id}` was abandoned after a day without news and its bytes removed: start again with a new upload id"
+            )));
+        }
+        let state = serde_json::from_slice(&raw).map_err(internal)?;
+        Ok(Some((state, raw)))
+    }
+
+    /// Whether `owner`'s vault was erased: an erased person's token, still valid for a few
+    /// minutes, must not bring a vault back.
+    async fn erased(&self, owner: &str) -> Result<bool, ServiceError> {
+        Ok(self
+            .store
+            .get(ERASED_VAULTS, owner, "")
+            .await
+            .map_err(unavailable)?
+            .is_some())
     }
 
     /// Starts (or resumes) an upload.
@@ -541,7 +713,7 @@ impl Vault {
             )));
         }
         match self.upload_state(&meta.upload_id).await? {
-            Some(state) => {
+            Some((state, raw)) => {
                 if state.owner_id != meta.owner_id || state.size != meta.size {
                     return Err(invalid(format!(
                         "upload_id `{}` belongs to another file: use a new id for a new file",
@@ -549,16 +721,23 @@ impl Vault {
                     )));
                 }
                 if state.completed {
+                    // The same answer as the first time — to whoever may see the document.
                     let doc = self
-                        .load(&state.owner_id, &state.document_id)
-                        .await?
-                        .ok_or_else(|| {
+                        .visible_document(&grant, &state.owner_id, &state.document_id)
+                        .await
+                        .map_err(|_| {
                             ServiceError::NotFound(format!(
-                                "the document of upload `{}` was deleted since",
+                                "no document for upload `{}`: it was deleted since, or is not yours to see",
                                 meta.upload_id
                             ))
                         })?;
                     return Ok(Upload::done(doc));
+                }
+                if state.completing {
+                    // Every byte was stored and the quota counted; only the record was lost
+                    // (a crash or a store error): write it now.
+                    let permit = self.transfers.acquire(&transfer_caller(principal))?;
+                    return Ok(Upload::finishing(self.clone(), grant, state, raw, permit));
                 }
                 if meta.offset != state.received {
                     return Err(ServiceError::FailedPrecondition(format!(
@@ -566,8 +745,9 @@ impl Vault {
                         meta.upload_id, state.received, state.received, state.received
                     )));
                 }
+                let permit = self.transfers.acquire(&transfer_caller(principal))?;
                 let key = self.upload_key(&state).await?;
-                Ok(Upload::resume(self.clone(), grant, state, key))
+                Ok(Upload::resume(self.clone(), grant, state, raw, key, permit))
             }
             None => {
                 if meta.offset != 0 {
@@ -576,6 +756,14 @@ impl Vault {
                         meta.upload_id
                     )));
                 }
+                if self.erased(&meta.owner_id).await? {
+                    return Err(ServiceError::FailedPrecondition(
+                        "this vault was erased with its account: nothing more can be added to it"
+                            .into(),
+                    ));
+                }
+                // A first look at the quota, to refuse at once what cannot fit; the bytes are
+                // counted for good, atomically, when the upload completes.
                 let usage = self.usage(&meta.owner_id).await?;
                 if usage.bytes.saturating_add(meta.size) > self.limits.quota_bytes {
                     return Err(ServiceError::ResourceExhausted(format!(
@@ -583,13 +771,15 @@ impl Vault {
                         usage.bytes, self.limits.quota_bytes, meta.size
                     )));
                 }
+                let permit = self.transfers.acquire(&transfer_caller(principal))?;
                 let vault = self.vault_key(&meta.owner_id, true).await?;
-                let key = DataKey::generate();
+                let key = DataKey::generate()?;
                 let document_id = uuid::Uuid::new_v4().to_string();
+                let now = self.now();
                 let state = UploadState {
                     upload_id: meta.upload_id.clone(),
                     owner_id: meta.owner_id.clone(),
-                    wrapped_key: vault.wrap(&format!("doc-key:{document_id}"), &key.to_secret()),
+                    wrapped_key: vault.wrap(&format!("doc-key:{document_id}"), &key.to_secret())?,
                     document_id,
                     kind: meta.kind,
                     title: meta.title,
@@ -602,16 +792,17 @@ impl Vault {
                     received: 0,
                     part_hashes: Vec::new(),
                     content_type: None,
-                    started_at: self.now(),
-                    created_by: principal
-                        .actor
-                        .clone()
-                        .unwrap_or_else(|| principal.subject.clone()),
+                    started_at: now,
+                    touched_at: now,
+                    created_by: transfer_caller(principal),
+                    completing: false,
+                    quota_reserved: false,
                     completed: false,
                 };
+                let raw = json(&state)?;
                 let claimed = self
                     .store
-                    .put_if_absent(Row::new(UPLOADS, &state.upload_id, "", json(&state)?))
+                    .put_if_absent(Row::new(UPLOADS, &state.upload_id, "", raw.clone()))
                     .await
                     .map_err(unavailable)?;
                 if !claimed {
@@ -620,6 +811,8 @@ impl Vault {
                         state.upload_id
                     )));
                 }
+                // Written before any byte is: the clean-up pass never sees this upload's
+                // bytes without it (see `cleanup`).
                 self.store
                     .put(Row::new(
                         OPEN_UPLOADS,
@@ -633,7 +826,7 @@ impl Vault {
                     ))
                     .await
                     .map_err(unavailable)?;
-                Ok(Upload::resume(self.clone(), grant, state, key))
+                Ok(Upload::resume(self.clone(), grant, state, raw, key, permit))
             }
         }
     }
@@ -656,7 +849,7 @@ impl Vault {
         principal: &Principal,
         upload_id: &str,
     ) -> Result<(u64, u64, Option<Document>), ServiceError> {
-        let state = self.upload_state(upload_id).await?.ok_or_else(|| {
+        let (state, _) = self.upload_state(upload_id).await?.ok_or_else(|| {
             ServiceError::NotFound(format!("no upload `{upload_id}`: start it at offset 0"))
         })?;
         let grant = self.authorize(principal, &state.owner_id).await?;
@@ -680,15 +873,21 @@ impl Vault {
     ) -> Result<(Document, ByteStream), ServiceError> {
         let grant = self.authorize(principal, owner).await?;
         let doc = self.visible_document(&grant, owner, doc_id).await?;
+        let permit = self.transfers.acquire(&transfer_caller(principal))?;
         self.audit(owner, &grant, "vault.DownloadDocument", doc.kind.as_str())
             .await?;
-        let stream = self.read(doc.clone()).await?;
+        let stream = self.read(doc.clone(), permit).await?;
         Ok((doc, stream))
     }
 
     /// Streams a document's plaintext. Each part is decrypted, authenticated and checked
-    /// against its hash before any of its bytes go out.
-    pub async fn read(&self, doc: Document) -> Result<ByteStream, ServiceError> {
+    /// against its hash before any of its bytes go out. A reader that takes nothing for the
+    /// idle time ends the stream (its memory and its transfer place are given back).
+    async fn read(
+        &self,
+        doc: Document,
+        permit: TransferPermit,
+    ) -> Result<ByteStream, ServiceError> {
         if crypto::content_hash(&doc.part_hashes) != doc.content_hash {
             return Err(damaged(
                 &doc.id,
@@ -699,7 +898,9 @@ impl Vault {
         let (tx, rx) = mpsc::channel(16);
         let blobs = self.blobs.clone();
         let doc = Arc::new(doc);
+        let idle = self.limits.stream_idle;
         tokio::spawn(async move {
+            let _permit = permit;
             let parts = doc.parts();
             // One part is fetched and opened ahead while the previous one is sent.
             let mut next = (parts > 0).then(|| {
@@ -733,8 +934,13 @@ impl Vault {
                 };
                 for start in (0..plain.len()).step_by(STREAM_CHUNK) {
                     let end = (start + STREAM_CHUNK).min(plain.len());
-                    if tx.send(Ok(plain.slice(start..end))).await.is_err() {
-                        return; // the client went away
+                    match tx.send_timeout(Ok(plain.slice(start..end)), idle).await {
+                        Ok(()) => {}
+                        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                            tracing::info!(document_id = %doc.id, "download stalled: ended");
+                            return;
+                        }
+                        Err(mpsc::error::SendTimeoutError::Closed(_)) => return, // went away
                     }
                 }
             }
@@ -748,14 +954,20 @@ impl Vault {
     /// day has already passed).
     fn expiry_index(&self, doc: &Document) -> Option<Mutation> {
         let expires = doc.expires_on?;
-        let notice = expires - time::Duration::days(self.limits.expiry_notice_days);
-        let day = notice.to_julian_day().max(self.today().to_julian_day());
+        let day = self.notice_day(expires).max(self.today().to_julian_day());
         Some(Mutation::Put(Row::new(
             EXPIRY_INDEX,
             day.to_string(),
             format!("{}/{}", doc.owner_id, doc.id),
             Vec::new(),
         )))
+    }
+
+    /// The day (Julian) the reminder of a document expiring on `expires` is due. In days, not
+    /// dates, so no setting or stored date can overflow.
+    fn notice_day(&self, expires: Date) -> i32 {
+        let days = i32::try_from(self.limits.expiry_notice_days).unwrap_or(i32::MAX);
+        expires.to_julian_day().saturating_sub(days)
     }
 
     /// Sends `DocumentExpiring` for documents whose reminder day has come, once each.
@@ -783,10 +995,7 @@ impl Vault {
                         continue;
                     };
                     let mut doc: Document = serde_json::from_slice(&raw).map_err(internal)?;
-                    let due = doc.expires_on.is_some_and(|e| {
-                        (e - time::Duration::days(self.limits.expiry_notice_days)).to_julian_day()
-                            <= today
-                    });
+                    let due = doc.expires_on.is_some_and(|e| self.notice_day(e) <= today);
                     if doc.expiry_announced || doc.obsolete || !due {
                         continue;
                     }
@@ -830,8 +1039,13 @@ impl Vault {
     /// Destroys the vault key first (from then on nothing of the vault can be read, wherever
     /// copies lie), then the records and the bytes.
     pub async fn erase_vault(&self, owner: &str) -> Result<usize, ServiceError> {
+        // The mark and the key's end in one batch: from here no request (a token still valid
+        // for a few minutes) can make the vault a new key.
         self.store
-            .delete(VAULT_KEYS, owner, "")
+            .batch(vec![
+                Mutation::Put(Row::new(ERASED_VAULTS, owner, "", Vec::new())),
+                Mutation::delete(VAULT_KEYS, owner, ""),
+            ])
             .await
             .map_err(unavailable)?;
         let documents = self.all_documents(owner).await?;
@@ -872,11 +1086,19 @@ impl Vault {
 
     // ----- clean-up -------------------------------------------------------------------------
 
-    /// Removes uploads abandoned for longer than `older_than`, and any stored bytes that belong
-    /// to no document and no upload in progress.
+    /// Removes uploads untouched for longer than `older_than`, and any stored bytes that
+    /// belong to no document and no upload in progress.
+    ///
+    /// Safe while uploads run: the stored documents are listed *before* the open uploads are
+    /// read, and an upload's open row is written before its first byte, so every listed byte
+    /// belongs to an upload seen open, or completed (its document row then exists), or
+    /// abandoned here. An upload is abandoned by compare-and-set on its state: if its stream
+    /// moved on meanwhile, the pass leaves it alone; if the pass won, the stream's next write
+    /// fails, so no document is ever recorded without its bytes.
     pub async fn cleanup(&self, older_than: Duration) -> Result<Cleanup, ServiceError> {
         let cutoff = self.now() - i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
         let mut report = Cleanup::default();
+        let stored = self.blobs.documents().await?;
         let mut live_uploads = BTreeSet::new();
         let rows = self
             .store
@@ -884,32 +1106,44 @@ impl Vault {
             .await
             .map_err(unavailable)?;
         for (upload_id, bytes) in &rows {
-            let Ok((owner, doc, started)) = serde_json::from_slice::<(String, String, i64)>(bytes)
-            else {
+            let Ok((owner, doc, _)) = serde_json::from_slice::<(String, String, i64)>(bytes) else {
                 continue;
             };
-            let completed = self
-                .upload_state(upload_id)
-                .await?
-                .is_none_or(|s| s.completed);
-            if completed || started <= cutoff {
-                if !completed {
-                    self.blobs.delete_prefix(&owner, Some(&doc)).await?;
-                    self.store
-                        .delete(UPLOADS, upload_id, "")
+            let state = match self.upload_state(upload_id).await {
+                Ok(state) => state,
+                Err(ServiceError::FailedPrecondition(_)) => None, // abandoned already
+                Err(e) => return Err(e),
+            };
+            match state {
+                Some((state, _)) if state.completed => {}
+                Some((state, _)) if state.completing || state.last_news() > cutoff => {
+                    live_uploads.insert((owner, doc));
+                    continue;
+                }
+                Some((_, raw)) => {
+                    let abandoned = Row::new(UPLOADS, upload_id, "", ABANDONED.to_vec())
+                        .with_ttl(Duration::from_secs(7 * 86_400));
+                    if !self
+                        .store
+                        .compare_and_set(abandoned, &raw)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(unavailable)?
+                    {
+                        // Its stream wrote meanwhile: it is alive.
+                        live_uploads.insert((owner, doc));
+                        continue;
+                    }
+                    self.blobs.delete_prefix(&owner, Some(&doc)).await?;
                     report.abandoned_uploads += 1;
                 }
-                self.store
-                    .delete(OPEN_UPLOADS, "open", upload_id)
-                    .await
-                    .map_err(unavailable)?;
-            } else {
-                live_uploads.insert((owner, doc));
+                None => {}
             }
+            self.store
+                .delete(OPEN_UPLOADS, "open", upload_id)
+                .await
+                .map_err(unavailable)?;
         }
-        for (owner, doc) in self.blobs.documents().await? {
+        for (owner, doc) in stored {
             if live_uploads.contains(&(owner.clone(), doc.clone())) {
                 continue;
             }
@@ -1008,8 +1242,8 @@ impl Vault {
         for id in &document_ids {
             self.visible_document(&grant, owner, id).await?;
         }
-        let code = passerelle_access::codes::new_code();
-        let link_token = passerelle_access::codes::new_link_token();
+        let code = passerelle_access::codes::new_code()?;
+        let link_token = passerelle_access::codes::new_link_token()?;
         let now = self.now();
         let record = ShareRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -1030,6 +1264,10 @@ impl Vault {
                 .actor
                 .clone()
                 .unwrap_or_else(|| principal.subject.clone()),
+            mandate_id: match &grant {
+                Grant::Own => None,
+                Grant::Mandate { mandate_id, .. } => Some(mandate_id.clone()),
+            },
         };
         let ttl = Duration::from_secs((valid_hours * 3600) as u64);
         let pointer = json(&(owner, &record.id))?;
@@ -1129,8 +1367,8 @@ impl Vault {
         Ok(shares)
     }
 
-    /// The share a code opens, if it is live. Codes are guessed at the source's peril: failures
-    /// are throttled like sign-ins.
+    /// The share a code opens, if it is live. Codes are guessed at the source's peril: every
+    /// try counts against the source until it turns out to be a real code, like sign-ins.
     async fn by_code(
         &self,
         code: &str,
@@ -1138,7 +1376,7 @@ impl Vault {
     ) -> Result<(ShareRecord, Vec<u8>), ServiceError> {
         let now = self.now();
         let key = [ThrottleKey::Source(format!("share:{source}"))];
-        self.throttle.guard(&key, now).await?;
+        let attempt = self.throttle.attempt(&key, now).await?;
         let refused = || {
             ServiceError::NotFound(
                 "this code opens nothing: it is wrong, expired or revoked".into(),
@@ -1150,16 +1388,73 @@ impl Vault {
             .await
             .map_err(unavailable)?;
         let Some(pointer) = pointer else {
-            self.throttle.fail_all(&key, now).await?;
-            return Err(refused());
+            return Err(refused()); // a guess: it stays counted
         };
+        // A real code, even of an ended share, is no guess.
+        self.throttle.succeeded(attempt, now).await?;
         let (owner, share_id): (String, String) =
             serde_json::from_slice(&pointer).map_err(internal)?;
         let (share, raw) = self.share(&owner, &share_id).await?;
-        if share.revoked || now >= share.expires_at {
+        if share.revoked || now >= share.expires_at || !self.mandate_still_allows(&share).await? {
             return Err(refused());
         }
         Ok((share, raw))
+    }
+
+    /// A share an agent made lives only as long as the mandate that allowed it covers
+    /// documents; the owner's own shares depend on no mandate.
+    async fn mandate_still_allows(&self, share: &ShareRecord) -> Result<bool, ServiceError> {
+        match &share.mandate_id {
+            Some(mandate_id) => Ok(self
+                .access
+                .mandate(&share.owner_id, mandate_id)
+                .await?
+                .is_some_and(|m| m.holds(Scope::Documents, self.now()))),
+            // Made by someone other than the owner with no mandate recorded: refuse.
+            None => Ok(share.created_by == share.owner_id),
+        }
+    }
+
+    /// What a share still opens: an agent's share never reaches a document the owner has
+    /// made private since.
+    fn share_reaches(share: &ShareRecord, doc: &Document) -> bool {
+        share.mandate_id.is_none() || !doc.private
+    }
+
+    /// Ends every share made under `mandate_id` (on `MandateRevoked` covering documents, or
+    /// `MandateExpired`). Returns how many ended.
+    pub async fn end_shares_of_mandate(
+        &self,
+        owner: &str,
+        mandate_id: &str,
+    ) -> Result<usize, ServiceError> {
+        let rows = self
+            .store
+            .scan_all(SHARES, owner)
+            .await
+            .map_err(unavailable)?;
+        let mut batch = Vec::new();
+        for (share_id, bytes) in &rows {
+            let mut share: ShareRecord = serde_json::from_slice(bytes).map_err(internal)?;
+            if share.revoked || share.mandate_id.as_deref() != Some(mandate_id) {
+                continue;
+            }
+            share.revoked = true;
+            batch.push(Mutation::Put(Row::new(
+                SHARES,
+                owner,
+                share_id,
+                json(&share)?,
+            )));
+            batch.push(Mutation::delete(SHARE_CODES, &share.code_hash, ""));
+            batch.push(Mutation::delete(SHARE_CODES, &share.link_hash, ""));
+        }
+        let ended = batch.len() / 3;
+        if ended > 0 {
+            self.commit(batch).await?;
+            tracing::info!(owner_id = %owner, mandate_id, shares = ended, "shares ended with their mandate");
+        }
+        Ok(ended)
     }
 
     async fn record_access(
@@ -1196,7 +1491,9 @@ impl Vault {
         let (share, _) = self.by_code(code, source).await?;
         let mut docs = Vec::new();
         for id in &share.document_ids {
-            if let Some(doc) = self.load(&share.owner_id, id).await? {
+            if let Some(doc) = self.load(&share.owner_id, id).await?
+                && Self::share_reaches(&share, &doc)
+            {
                 docs.push(doc);
             }
         }
@@ -1213,6 +1510,8 @@ impl Vault {
         source: &str,
     ) -> Result<(Document, ByteStream), ServiceError> {
         let (mut share, raw) = self.by_code(code, source).await?;
+        let caller = opened_by.map_or_else(|| format!("share:{source}"), transfer_caller);
+        let permit = self.transfers.acquire(&caller)?;
         if !share.document_ids.iter().any(|d| d == document_id) {
             return Err(ServiceError::NotFound(format!(
                 "this code does not open document `{document_id}`"
@@ -1242,13 +1541,14 @@ impl Vault {
         let doc = self
             .load(&share.owner_id, document_id)
             .await?
+            .filter(|doc| Self::share_reaches(&share, doc))
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("document `{document_id}` was deleted"))
             })?;
         let who = opened_by.map(|p| p.subject.clone()).unwrap_or_default();
         self.record_access(&share, document_id, &who, "download")
             .await?;
-        let stream = self.read(doc.clone()).await?;
+        let stream = self.read(doc.clone(), permit).await?;
         Ok((doc, stream))
     }
 }
@@ -1304,19 +1604,29 @@ struct UploadInner {
     vault: Vault,
     grant: Grant,
     state: UploadState,
-    key: Arc<DataKey>,
+    /// The state as last stored: every write is a compare-and-set against it.
+    stored: Vec<u8>,
+    key: Option<Arc<DataKey>>,
     buffer: Vec<u8>,
     /// The part being sealed and stored while the next one fills (one at a time, so memory
     /// stays at two parts).
     in_flight: Option<tokio::task::JoinHandle<Result<(String, u64), ServiceError>>>,
     /// Bytes handed to parts not yet recorded as stored.
     queued: u64,
+    _permit: TransferPermit,
 }
 
 impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upload").finish_non_exhaustive()
     }
+}
+
+/// The answer when an upload's stored state changed under its stream.
+fn upload_moved(upload_id: &str) -> ServiceError {
+    ServiceError::Aborted(format!(
+        "upload `{upload_id}` changed while this stream was sending (abandoned after a long pause, or sent twice at once): ask UploadStatus, then resume or start again"
+    ))
 }
 
 impl Upload {
@@ -1327,16 +1637,49 @@ impl Upload {
         }
     }
 
-    fn resume(vault: Vault, grant: Grant, state: UploadState, key: DataKey) -> Self {
+    fn resume(
+        vault: Vault,
+        grant: Grant,
+        state: UploadState,
+        stored: Vec<u8>,
+        key: DataKey,
+        permit: TransferPermit,
+    ) -> Self {
         Self {
             inner: Some(UploadInner {
                 vault,
                 grant,
                 state,
-                key: Arc::new(key),
+                stored,
+                key: Some(Arc::new(key)),
                 buffer: Vec::with_capacity(PART + crypto::CHUNK),
                 in_flight: None,
                 queued: 0,
+                _permit: permit,
+            }),
+            done: None,
+        }
+    }
+
+    /// An upload whose bytes are all stored, only its record missing.
+    fn finishing(
+        vault: Vault,
+        grant: Grant,
+        state: UploadState,
+        stored: Vec<u8>,
+        permit: TransferPermit,
+    ) -> Self {
+        Self {
+            inner: Some(UploadInner {
+                vault,
+                grant,
+                state,
+                stored,
+                key: None,
+                buffer: Vec::new(),
+                in_flight: None,
+                queued: 0,
+                _permit: permit,
             }),
             done: None,
         }
@@ -1344,7 +1687,7 @@ impl Upload {
 
     /// Takes more bytes; full parts are sealed and stored as they fill.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ServiceError> {
-        let Some(inner) = self.inner.as_mut() else {
+        let Some(inner) = self.inner.as_mut().filter(|i| !i.state.completing) else {
             return Ok(()); // a replay of a finished upload: the bytes are already stored
         };
         let total =
@@ -1374,6 +1717,9 @@ impl Upload {
         let Some(mut inner) = self.inner else {
             return Err(internal("upload without state"));
         };
+        if inner.state.completing {
+            return inner.record().await;
+        }
         let total = inner.state.received + inner.queued + inner.buffer.len() as u64;
         if total != inner.state.size {
             // What is stored is kept: record the part in flight, so the resume offset is right.
@@ -1410,11 +1756,35 @@ impl UploadInner {
         Ok(())
     }
 
+    /// Writes the state if it is still what this stream last stored.
+    async fn save(&mut self, ttl: Option<Duration>) -> Result<(), ServiceError> {
+        let next = json(&self.state)?;
+        let mut row = Row::new(UPLOADS, &self.state.upload_id, "", next.clone());
+        if let Some(ttl) = ttl {
+            row = row.with_ttl(ttl);
+        }
+        if !self
+            .vault
+            .store
+            .compare_and_set(row, &self.stored)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(upload_moved(&self.state.upload_id));
+        }
+        self.stored = next;
+        Ok(())
+    }
+
     /// Starts sealing and storing a part, after recording the one before it.
     async fn store_part(&mut self, plain: Vec<u8>, last: bool) -> Result<(), ServiceError> {
         let index = self.state.part_hashes.len() + usize::from(self.in_flight.is_some());
         let len = plain.len() as u64;
-        let (key, blobs) = (Arc::clone(&self.key), self.vault.blobs.clone());
+        let key = self
+            .key
+            .clone()
+            .ok_or_else(|| internal("an upload being recorded takes no more bytes"))?;
+        let blobs = self.vault.blobs.clone();
         let (owner, doc_id) = (self.state.owner_id.clone(), self.state.document_id.clone());
         let task = tokio::spawn(async move {
             let sealing_id = doc_id.clone();
@@ -1451,23 +1821,42 @@ impl UploadInner {
         let (hash, len) = task.await.map_err(internal)??;
         self.state.part_hashes.push(hash);
         self.state.received += len;
+        self.state.touched_at = self.vault.now();
         if self.state.received < self.state.size {
-            self.vault
-                .store
-                .put(Row::new(
-                    UPLOADS,
-                    &self.state.upload_id,
-                    "",
-                    json(&self.state)?,
-                ))
-                .await
-                .map_err(unavailable)?;
+            self.save(None).await?;
         }
         Ok(())
     }
 
+    /// Every byte is stored: count the quota, mark the upload completing (from then on the
+    /// clean-up pass leaves it alone), then record the document.
     async fn complete(mut self) -> Result<Document, ServiceError> {
-        let vault = &self.vault;
+        let vault = self.vault.clone();
+        let owner = self.state.owner_id.clone();
+        if vault.erased(&owner).await? {
+            return Err(ServiceError::FailedPrecondition(
+                "this vault was erased with its account while the upload ran: nothing was kept"
+                    .into(),
+            ));
+        }
+        let size = self.state.size as i64;
+        vault
+            .add_usage(&owner, size, 1, Some(vault.limits.quota_bytes))
+            .await?;
+        self.state.quota_reserved = true;
+        self.state.completing = true;
+        if let Err(e) = self.save(None).await {
+            // Not ours any more: give the quota back.
+            vault.add_usage(&owner, -size, -1, None).await?;
+            return Err(e);
+        }
+        self.record().await
+    }
+
+    /// Writes the document, its event, index and audit line, and the completed upload, in one
+    /// batch.
+    async fn record(mut self) -> Result<Document, ServiceError> {
+        let vault = self.vault.clone();
         let state = &mut self.state;
         let doc = Document {
             id: state.document_id.clone(),
@@ -1489,11 +1878,21 @@ impl UploadInner {
             wrapped_key: state.wrapped_key.clone(),
             expiry_announced: false,
         };
-        state.completed = true;
+        // What the completed upload keeps for a week is what a replay needs: the document's
+        // id, not its title, notes or key.
+        let completed = UploadState {
+            completed: true,
+            title: String::new(),
+            notes: String::new(),
+            folder: String::new(),
+            wrapped_key: Vec::new(),
+            part_hashes: Vec::new(),
+            ..state.clone()
+        };
         let mut batch = vec![
             Mutation::Put(Row::new(DOCUMENTS, &doc.owner_id, &doc.id, json(&doc)?)),
             Mutation::Put(
-                Row::new(UPLOADS, &state.upload_id, "", json(&*state)?)
+                Row::new(UPLOADS, &state.upload_id, "", json(&completed)?)
                     .with_ttl(Duration::from_secs(7 * 86_400)),
             ),
             Mutation::delete(OPEN_UPLOADS, "open", &state.upload_id),
@@ -1516,7 +1915,6 @@ impl UploadInner {
             vault.now(),
         ));
         vault.commit(batch).await?;
-        vault.add_usage(&doc.owner_id, doc.size as i64, 1).await?;
         tracing::info!(owner_id = %doc.owner_id, document_id = %doc.id, bytes = doc.size, "document stored");
         Ok(doc)
     }

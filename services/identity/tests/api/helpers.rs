@@ -67,6 +67,16 @@ impl SmppServerListener for Smsc {
 }
 
 impl Smsc {
+    /// Every SMS sent to `e164`, oldest first.
+    pub async fn texts_to(&self, e164: &str) -> Vec<String> {
+        let messages = self.messages.lock().await;
+        messages
+            .iter()
+            .filter(|(to, _)| format!("+{to}") == e164)
+            .map(|(_, text)| text.clone())
+            .collect()
+    }
+
     /// The 6-digit code of the last SMS to `e164`.
     pub async fn last_code(&self, e164: &str) -> String {
         let messages = self.messages.lock().await;
@@ -139,6 +149,7 @@ pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> Ap
         // Cheap hashes keep the suite fast; the real parameters are measured by the benchmark.
         argon2_memory_kib: 1024,
         argon2_passes: 1,
+        argon2_budget_mib: 256,
         sms: Some(Arc::new(sms) as Arc<dyn SmsSender>),
         clock,
         bootstrap_admin: Some((admin_name.into(), ADMIN_PASSWORD.into())),
@@ -251,9 +262,23 @@ impl App {
 }
 
 /// A minimal valid PNG, standing for a captured signature.
+/// A whole 1×1 PNG, as a signature pad would send (in miniature).
 pub fn signature_png() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&passerelle_identity::domain::crc32(&body).to_be_bytes());
+    }
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend_from_slice(&[0u8; 32]);
+    chunk(&mut png, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x60, 0, 0, 0, 2, 0, 1],
+    );
+    chunk(&mut png, b"IEND", &[]);
     png
 }
 

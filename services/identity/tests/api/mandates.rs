@@ -95,6 +95,7 @@ async fn revoking_one_scope_keeps_the_others_and_delegated_tokens_follow() {
             scopes: vec![pb::Scope::Documents as i32, pb::Scope::Procedures as i32],
             duration: pb::MandateDuration::OneYear as i32,
             signature_png: Vec::new(),
+            beneficiary_secret: String::new(),
         })
         .await
         .unwrap()
@@ -235,6 +236,7 @@ async fn expired_mandates_stop_working_and_are_announced_once() {
             scopes: vec![pb::Scope::Procedures as i32],
             duration: pb::MandateDuration::OneDay as i32,
             signature_png: Vec::new(),
+            beneficiary_secret: String::new(),
         })
         .await
         .unwrap()
@@ -282,6 +284,7 @@ async fn erasure_removes_the_person_and_tells_the_other_services() {
             scopes: vec![pb::Scope::Documents as i32],
             duration: pb::MandateDuration::OneMonth as i32,
             signature_png: Vec::new(),
+            beneficiary_secret: String::new(),
         })
         .await
         .unwrap();
@@ -404,6 +407,7 @@ async fn bad_input_is_refused_with_what_is_accepted() {
                     scopes: vec![],
                     duration: 1,
                     signature_png: vec![],
+                    beneficiary_secret: String::new(),
                 })
                 .await
                 .unwrap_err(),
@@ -417,6 +421,7 @@ async fn bad_input_is_refused_with_what_is_accepted() {
                     scopes: vec![9],
                     duration: 1,
                     signature_png: vec![],
+                    beneficiary_secret: String::new(),
                 })
                 .await
                 .unwrap_err(),
@@ -430,6 +435,7 @@ async fn bad_input_is_refused_with_what_is_accepted() {
                     scopes: vec![1],
                     duration: 1,
                     signature_png: b"GIF89a".to_vec(),
+                    beneficiary_secret: String::new(),
                 })
                 .await
                 .unwrap_err(),

@@ -69,7 +69,7 @@ const MATRIX: &[(Rpc, &str)] = &[
     (Rpc::ChangeSecret, "DAAAAAAAA"),
     (Rpc::ActAs, "DDDADDDDD"),
     (Rpc::RecoverWithCode, "AAAAAAAAA"),
-    (Rpc::StartAssistedRecovery, "DDDAAADDD"),
+    (Rpc::StartAssistedRecovery, "DDDAADDDD"),
     (Rpc::ApproveAssistedRecovery, "DDDAADDAD"),
     (Rpc::GrantMandate, "DADAADDDD"),
     (Rpc::RequestMandateConsent, "DDDAAADDD"),
@@ -161,6 +161,7 @@ impl World {
                 scopes: vec![pb::Scope::Documents as i32, pb::Scope::Procedures as i32],
                 duration: pb::MandateDuration::OneMonth as i32,
                 signature_png: Vec::new(),
+                beneficiary_secret: String::new(),
             })
             .await
             .unwrap()
@@ -284,7 +285,8 @@ impl World {
             Rpc::StartAssistedRecovery => client
                 .start_assisted_recovery(pb::StartAssistedRecoveryRequest {
                     account_id: target.id,
-                    verification: "identity card seen".into(),
+                    verification: String::new(),
+                    presence: Some(identity_card()),
                 })
                 .await
                 .map(drop),
@@ -294,7 +296,8 @@ impl World {
                     .client(Some(&self.colleague))
                     .start_assisted_recovery(pb::StartAssistedRecoveryRequest {
                         account_id: target.id,
-                        verification: "identity card seen".into(),
+                        verification: String::new(),
+                        presence: Some(identity_card()),
                     })
                     .await
                     .unwrap()
@@ -303,6 +306,7 @@ impl World {
                     .approve_assisted_recovery(pb::ApproveAssistedRecoveryRequest {
                         recovery_id: started.id,
                         new_secret: "190274".into(),
+                        identity_document: Some(card()),
                     })
                     .await
                     .map(drop)
@@ -314,6 +318,7 @@ impl World {
                     scopes: vec![pb::Scope::Alerts as i32],
                     duration: pb::MandateDuration::OneDay as i32,
                     signature_png: signature_png(),
+                    beneficiary_secret: format!("{}-secret", target.username),
                 })
                 .await
                 .map(drop),
@@ -419,4 +424,15 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
         17,
         "every RPC of the service is in the matrix"
     );
+}
+
+fn card() -> pb::IdentityDocument {
+    pb::IdentityDocument {
+        kind: pb::IdentityDocumentKind::IdentityCard as i32,
+        number: "X4RT8B21A".into(),
+    }
+}
+
+fn identity_card() -> pb::start_assisted_recovery_request::Presence {
+    pb::start_assisted_recovery_request::Presence::IdentityDocument(card())
 }

@@ -2,6 +2,7 @@
 //! the desk approved by a second agent — each used once, each in the audit trail.
 
 use passerelle_proto::identity::v1 as pb;
+use passerelle_proto::identity::v1::start_assisted_recovery_request::Presence;
 use tonic::Code;
 
 use crate::helpers::spawn_app;
@@ -42,7 +43,7 @@ async fn the_printed_code_works_once_and_is_replaced() {
         .recover_with_code(pb::RecoverWithCodeRequest {
             username: account.username.clone(),
             code: "AAAA-BBBB-CCCC".into(),
-            new_secret: "135790".into(),
+            new_secret: "135792".into(),
         })
         .await
         .unwrap_err();
@@ -61,7 +62,7 @@ async fn the_printed_code_works_once_and_is_replaced() {
         .recover_with_code(pb::RecoverWithCodeRequest {
             username: account.username.to_uppercase(),
             code: typed.clone(),
-            new_secret: "135790".into(),
+            new_secret: "135792".into(),
         })
         .await
         .unwrap()
@@ -72,7 +73,7 @@ async fn the_printed_code_works_once_and_is_replaced() {
         renewed.code, sheet.code,
         "a new sheet replaces the used one"
     );
-    app.login(&account.username, "135790").await;
+    app.login(&account.username, "135792").await;
     let old = anonymous
         .login(pb::LoginRequest {
             username: account.username.clone(),
@@ -85,7 +86,7 @@ async fn the_printed_code_works_once_and_is_replaced() {
         .recover_with_code(pb::RecoverWithCodeRequest {
             username: account.username.clone(),
             code: typed,
-            new_secret: "111111".into(),
+            new_secret: "918273".into(),
         })
         .await
         .unwrap_err();
@@ -107,6 +108,20 @@ async fn the_printed_code_works_once_and_is_replaced() {
     );
 }
 
+fn card(number: &str) -> pb::IdentityDocument {
+    pb::IdentityDocument {
+        kind: pb::IdentityDocumentKind::ResidencePermit as i32,
+        number: number.into(),
+    }
+}
+
+fn on_card(number: &str) -> Option<Presence> {
+    Some(Presence::IdentityDocument(card(number)))
+}
+
+/// Desk recovery: an agent of the person's structure (or one they gave a `procedures`
+/// mandate), the person shown to be there — by their sheet's code, or an identity document
+/// both agents check — a second agent's approval, an SMS to the person, and the trail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_at_the_desk_needs_a_second_agent_and_is_audited() {
     let app = spawn_app().await;
@@ -123,37 +138,56 @@ async fn recovery_at_the_desk_needs_a_second_agent_and_is_audited() {
         app.token_of("agent-sud").await,
     );
     let (person, _) = app
-        .create(&one, pb::Role::Beneficiary, "lost-phone", "", "")
+        .create(
+            &one,
+            pb::Role::Beneficiary,
+            "lost-phone",
+            "",
+            "06 11 22 33 44",
+        )
         .await;
-
-    let missing = app
-        .client(Some(&one))
-        .start_assisted_recovery(pb::StartAssistedRecoveryRequest {
+    let start = |token: &str, presence: Option<Presence>| {
+        let mut client = app.client(Some(token));
+        let request = pb::StartAssistedRecoveryRequest {
             account_id: person.id.clone(),
-            verification: " ".into(),
-        })
-        .await
-        .unwrap_err();
+            verification: "came with her social worker".into(),
+            presence,
+        };
+        async move { client.start_assisted_recovery(request).await }
+    };
+
+    let missing = start(&one, None).await.unwrap_err();
     assert_eq!(missing.code(), Code::InvalidArgument);
+    assert!(
+        missing.message().contains("presence is required"),
+        "{missing:?}"
+    );
+    let bad_number = start(&one, on_card("#1")).await.unwrap_err();
+    assert_eq!(bad_number.code(), Code::InvalidArgument);
 
-    let started = app
-        .client(Some(&one))
-        .start_assisted_recovery(pb::StartAssistedRecoveryRequest {
-            account_id: person.id.clone(),
-            verification: "residence permit seen".into(),
-        })
+    // An agent of another structure, with no mandate from the person, cannot even start.
+    let stranger = start(&sud, on_card("AB1234567")).await.unwrap_err();
+    assert_eq!(stranger.code(), Code::PermissionDenied);
+    assert!(
+        stranger.message().contains("followed by ccas-nord"),
+        "{}",
+        stranger.message()
+    );
+
+    let started = start(&one, on_card("ab 123 4567"))
         .await
         .unwrap()
         .into_inner();
-    let approve = |token: String, secret: &str| {
+    let approve = |token: String, secret: &str, document: Option<pb::IdentityDocument>| {
         let mut client = app.client(Some(&token));
         let request = pb::ApproveAssistedRecoveryRequest {
             recovery_id: started.id.clone(),
             new_secret: secret.into(),
+            identity_document: document,
         };
         async move { client.approve_assisted_recovery(request).await }
     };
-    let alone = approve(one.clone(), "a fresh passphrase")
+    let alone = approve(one.clone(), "a fresh passphrase", Some(card("AB1234567")))
         .await
         .unwrap_err();
     assert_eq!(alone.code(), Code::PermissionDenied);
@@ -162,21 +196,90 @@ async fn recovery_at_the_desk_needs_a_second_agent_and_is_audited() {
         "{}",
         alone.message()
     );
-    let elsewhere = approve(sud, "a fresh passphrase").await.unwrap_err();
+    let elsewhere = approve(sud, "a fresh passphrase", Some(card("AB1234567")))
+        .await
+        .unwrap_err();
     assert_eq!(elsewhere.code(), Code::PermissionDenied);
-    let sheet = approve(two.clone(), "a fresh passphrase")
+    // The second agent must look at the document too: none, or another one, is refused.
+    let unchecked = approve(two.clone(), "a fresh passphrase", None)
+        .await
+        .unwrap_err();
+    assert_eq!(unchecked.code(), Code::InvalidArgument);
+    let other_document = approve(two.clone(), "a fresh passphrase", Some(card("ZZ9999999")))
+        .await
+        .unwrap_err();
+    assert_eq!(other_document.code(), Code::PermissionDenied);
+    assert!(
+        other_document
+            .message()
+            .contains("not the identity document")
+    );
+    let sheet = approve(two.clone(), "a fresh passphrase", Some(card("AB-1234-567")))
         .await
         .unwrap()
         .into_inner();
-    assert!(sheet.recovery_sheet.unwrap().pdf.starts_with(b"%PDF"));
+    let sheet = sheet.recovery_sheet.unwrap();
+    assert!(sheet.pdf.starts_with(b"%PDF"));
     app.login("lost-phone", "a fresh passphrase").await;
-    let again = approve(two, "another passphrase").await.unwrap_err();
+    let again = approve(two.clone(), "another passphrase", Some(card("AB1234567")))
+        .await
+        .unwrap_err();
     assert!(
         matches!(again.code(), Code::FailedPrecondition | Code::NotFound),
         "{again:?}"
     );
 
-    let person_token = app.login("lost-phone", "a fresh passphrase").await;
+    // The person is told on their phone, by the event's consumer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let texts = app.smsc.texts_to("+33611223344").await;
+        if let Some(text) = texts.iter().find(|t| t.contains("changé au guichet")) {
+            assert!(
+                text.contains("lost-phone") && text.contains("ccas-nord"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no SMS told the person: {texts:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // With the printed sheet's code instead: checked, and used up at once.
+    let by_sheet = start(&two, Some(Presence::SheetCode("AAAA-BBBB-CCCC".into())))
+        .await
+        .unwrap_err();
+    assert_eq!(by_sheet.code(), Code::PermissionDenied, "a wrong code");
+    let second = start(&two, Some(Presence::SheetCode(sheet.code.clone())))
+        .await
+        .unwrap()
+        .into_inner();
+    let reuse = app
+        .client(None)
+        .recover_with_code(pb::RecoverWithCodeRequest {
+            username: "lost-phone".into(),
+            code: sheet.code.clone(),
+            new_secret: "a third passphrase".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reuse.code(),
+        Code::Unauthenticated,
+        "the agents saw the code: it no longer works alone"
+    );
+    app.client(Some(&one))
+        .approve_assisted_recovery(pb::ApproveAssistedRecoveryRequest {
+            recovery_id: second.id,
+            new_secret: "a third passphrase".into(),
+            identity_document: None,
+        })
+        .await
+        .unwrap();
+
+    let person_token = app.login("lost-phone", "a third passphrase").await;
     let trail = app
         .client(Some(&person_token))
         .list_audit_trail(pb::ListAuditTrailRequest {
@@ -191,8 +294,85 @@ async fn recovery_at_the_desk_needs_a_second_agent_and_is_audited() {
         actions,
         [
             "identity.StartAssistedRecovery",
+            "identity.ApproveAssistedRecovery",
+            "identity.StartAssistedRecovery",
             "identity.ApproveAssistedRecovery"
         ]
     );
-    assert!(trail.entries[0].detail.contains("residence permit seen"));
+    let first = &trail.entries[0].detail;
+    assert!(
+        first.contains("residence permit ••••567") && first.contains("social worker"),
+        "{first}"
+    );
+    assert!(!first.contains("AB1234"), "the number is not kept: {first}");
+    assert!(trail.entries[1].detail.contains("checked by both agents"));
+    assert!(trail.entries[2].detail.contains("recovery sheet"));
+}
+
+/// Another structure may recover the account only under a live `procedures` mandate, and
+/// the mandate must still be live when the second agent approves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_structure_recovers_only_under_a_procedures_mandate() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create(&admin, pb::Role::Agent, "agent-nord", "ccas-nord", "")
+        .await;
+    for name in ["sud-one", "sud-two"] {
+        app.create(&admin, pb::Role::Agent, name, "ccas-sud", "")
+            .await;
+    }
+    let nord = app.token_of("agent-nord").await;
+    let (sud_one, sud_two) = (app.token_of("sud-one").await, app.token_of("sud-two").await);
+    let (person, _) = app
+        .create(&nord, pb::Role::Beneficiary, "moved-south", "", "")
+        .await;
+    let person_token = app.token_of("moved-south").await;
+    let grant = |scope: pb::Scope| {
+        let mut client = app.client(Some(&person_token));
+        let request = pb::GrantMandateRequest {
+            beneficiary_id: person.id.clone(),
+            structure: "ccas-sud".into(),
+            scopes: vec![scope as i32],
+            duration: pb::MandateDuration::OneMonth as i32,
+            ..Default::default()
+        };
+        async move { client.grant_mandate(request).await.unwrap().into_inner() }
+    };
+    let start = || {
+        let mut client = app.client(Some(&sud_one));
+        let request = pb::StartAssistedRecoveryRequest {
+            account_id: person.id.clone(),
+            presence: on_card("P12345678"),
+            ..Default::default()
+        };
+        async move { client.start_assisted_recovery(request).await }
+    };
+    grant(pb::Scope::Documents).await;
+    assert_eq!(
+        start().await.unwrap_err().code(),
+        Code::PermissionDenied,
+        "documents is not procedures"
+    );
+    let mandate = grant(pb::Scope::Procedures).await;
+    let started = start().await.unwrap().into_inner();
+    // The person withdraws the mandate before the second agent approves.
+    app.client(Some(&person_token))
+        .revoke_mandate(pb::RevokeMandateRequest {
+            mandate_id: mandate.id,
+            beneficiary_id: person.id.clone(),
+            scopes: vec![],
+        })
+        .await
+        .unwrap();
+    let late = app
+        .client(Some(&sud_two))
+        .approve_assisted_recovery(pb::ApproveAssistedRecoveryRequest {
+            recovery_id: started.id,
+            new_secret: "a fresh passphrase".into(),
+            identity_document: Some(card("P12345678")),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::PermissionDenied, "{late:?}");
+    app.login("moved-south", "moved-south-secret").await;
 }

@@ -44,6 +44,7 @@ pub async fn mandate_story(app: &App, admin: &str, tag: &str) {
             scopes: vec![pb::Scope::Procedures as i32],
             duration: pb::MandateDuration::OneMonth as i32,
             signature_png: Vec::new(),
+            beneficiary_secret: String::new(),
         })
         .await
         .unwrap()

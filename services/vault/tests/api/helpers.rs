@@ -45,11 +45,7 @@ impl Drop for App {
 pub const OWNER: &str = "owner-1";
 
 pub fn limits() -> Limits {
-    Limits {
-        max_document_bytes: 50_000_000,
-        quota_bytes: 500_000_000,
-        expiry_notice_days: 30,
-    }
+    Limits::default()
 }
 
 pub async fn spawn_app() -> App {
@@ -123,7 +119,7 @@ impl App {
     }
 
     /// Grants ccas-nord a mandate with `scopes` from the owner, straight into the store.
-    pub async fn mandate(&self, scopes: &[Scope]) {
+    pub async fn mandate(&self, scopes: &[Scope]) -> Mandate {
         let now = passerelle_kit::clock::Clock::now(&SystemClock);
         let mandate = Mandate::new(
             OWNER,
@@ -134,6 +130,13 @@ impl App {
             86_400,
         );
         self.store.batch(vec![mandate.mutation()]).await.unwrap();
+        mandate
+    }
+
+    /// Publishes an identity event on the bus, as the identity service would.
+    pub async fn identity_event(&self, event_type: &str, payload: &impl prost::Message) {
+        let (_, record) = passerelle_bus::event::new_record("identity", event_type, OWNER, payload);
+        self.bus.append(record).await.unwrap();
     }
 }
 
