@@ -160,8 +160,8 @@ async fn next_message(
     match tokio::time::timeout(idle, stream.message()).await {
         Ok(message) => message,
         Err(_) => Err(Status::deadline_exceeded(format!(
-            "nothing arrived for {} seconds: the upload stopped; what was stored is kept, resume with UploadStatus",
-            idle.as_secs()
+            "nothing arrived for {} ms: the upload stopped; what was stored is kept, resume with UploadStatus",
+            idle.as_millis()
         ))),
     }
 }

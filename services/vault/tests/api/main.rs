@@ -5,6 +5,7 @@
 mod helpers;
 
 mod agents;
+mod hardening;
 mod integrity;
 mod lifecycle;
 mod s3;
