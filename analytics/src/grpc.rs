@@ -77,8 +77,12 @@ impl AnalyticsRpc for AnalyticsGrpc {
         let Some(answer) = request.get_ref().answer.as_ref() else {
             return Err(ServiceError::InvalidArgument("answer is required".into()).into());
         };
+        let person = request.get_ref().beneficiary_id.trim();
+        let person = (!person.is_empty()).then_some(person);
         Ok(Response::new(
-            self.service.record(&caller, text_of(answer)).await?,
+            self.service
+                .record(&caller, text_of(answer), person)
+                .await?,
         ))
     }
 

@@ -1,13 +1,16 @@
-//! Wiring: the outbox relay and the server.
+//! Wiring: the outbox relay, the identity-event consumer (erasure) and the server.
 
 use passerelle_bus::DynBus;
+use passerelle_bus::consume;
 use passerelle_bus::outbox::OutboxRelay;
 use passerelle_kit::CancellationToken;
 use passerelle_kit::auth::JwtVerifier;
 use passerelle_kit::clock::DynClock;
 use passerelle_kit::config::ServerArgs;
 use passerelle_kit::server::GrpcServer;
+use passerelle_proto::events::v1 as events;
 use passerelle_store::DynStore;
+use prost::Message as _;
 use tokio::net::TcpListener;
 
 use crate::grpc::AnalyticsGrpc;
@@ -58,8 +61,41 @@ pub fn start(config: AnalyticsConfig, shutdown: CancellationToken) -> Result<Run
         config.rules.clone(),
         places,
     );
-    let tasks = vec![tokio::spawn(relay.run(shutdown))];
+    let health = passerelle_kit::health::Health::default();
+    let mut tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    // An erased account takes its surveys and pathways with it.
+    {
+        let (service, bus, store, health) = (
+            service.clone(),
+            config.bus.clone(),
+            config.store.clone(),
+            health.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let handler = move |envelope: events::Envelope, _| {
+                let service = service.clone();
+                async move {
+                    if envelope.event_type == "passerelle.events.v1.AccountErased" {
+                        let erased = events::AccountErased::decode(envelope.payload.as_slice())?;
+                        service.erase_person(&erased.account_id).await?;
+                    }
+                    Ok::<(), consume::Failure>(())
+                }
+            };
+            consume::run(
+                bus,
+                store,
+                "analytics",
+                &["passerelle.identity"],
+                handler,
+                health,
+                shutdown,
+            )
+            .await;
+        }));
+    }
     let server = GrpcServer::new(config.server.clone())
+        .with_health(health)
         .with_auth(config.verifier.clone())
         .add_service(AnalyticsGrpc::new(service.clone()).into_server())
         .with_tasks(tasks);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use passerelle_access::{Access, Scope};
+use passerelle_access::{Access, Grant, Scope};
 use passerelle_bus::event;
 use passerelle_bus::outbox::{self, OutboxRelay};
 use passerelle_kit::ServiceError;
@@ -27,6 +27,11 @@ const ANSWERS: &str = "survey_answers";
 const PATHWAYS: &str = "pathways";
 /// `(pathway, module) -> done at`.
 const STEPS_DONE: &str = "pathway_steps_done";
+/// Who each respondent belongs to: partition = respondent id.
+const OWNERS: &str = "respondent_owners";
+/// What is kept about a person: partition = account id, clustering = `respondent/<id>` or
+/// `pathway/<id>` (what erasure follows).
+const PEOPLE: &str = "analytics_people";
 /// Answers are spread over this many store partitions (by respondent), so that reading them
 /// all is a bounded number of partition scans.
 const BUCKETS: u32 = 64;
@@ -123,6 +128,145 @@ impl std::fmt::Debug for Analytics {
     }
 }
 
+/// Who a respondent's answers belong to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Owner {
+    /// The structure that surveyed them (none for imported surveys).
+    structure: Option<String>,
+    /// The person's account, once the answers are linked to it.
+    beneficiary_id: Option<String>,
+}
+
+fn denied(reason: impl Into<String>) -> ServiceError {
+    ServiceError::PermissionDenied(reason.into())
+}
+
+/// Staff acting in their own name (not through a delegated token).
+fn is_staff(principal: &Principal, roles: &[Role]) -> bool {
+    principal.actor.is_none() && roles.iter().any(|r| principal.has_role(*r))
+}
+
+impl Analytics {
+    async fn owner(&self, respondent: &str) -> Result<Option<(Owner, Vec<u8>)>, ServiceError> {
+        let Some(raw) = self
+            .store
+            .get(OWNERS, respondent, "")
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let owner = serde_json::from_slice(&raw).map_err(internal)?;
+        Ok(Some((owner, raw)))
+    }
+
+    /// May `principal` read or add to `respondent`'s answers? The grant says whether it is
+    /// under a mandate (then the act goes to the person's trail).
+    async fn reach(
+        &self,
+        principal: &Principal,
+        respondent: &str,
+        owner: Option<&Owner>,
+    ) -> Result<Grant, ServiceError> {
+        match owner {
+            Some(Owner {
+                beneficiary_id: Some(person),
+                ..
+            }) => {
+                self.access
+                    .authorize(principal, person, Scope::Pathways, self.clock.now())
+                    .await
+            }
+            Some(Owner {
+                structure: Some(structure),
+                ..
+            }) => {
+                let own_staff = is_staff(principal, &[Role::Agent, Role::Manager])
+                    && principal.structure.as_deref() == Some(structure.as_str());
+                if own_staff || is_staff(principal, &[Role::Admin]) {
+                    Ok(Grant::Own)
+                } else {
+                    Err(denied(format!(
+                        "respondent `{respondent}` was surveyed by {structure}: only its staff read or add to the answers"
+                    )))
+                }
+            }
+            _ => {
+                if is_staff(principal, &[Role::Manager, Role::Admin]) {
+                    Ok(Grant::Own)
+                } else {
+                    Err(denied(format!(
+                        "respondent `{respondent}` comes from an imported survey: only managers and admins read it"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Links `respondent` to `person` (once: a respondent is one person's), with the index
+    /// that erasure follows.
+    fn link_mutations(
+        respondent: &str,
+        owner: &Owner,
+        person: &str,
+    ) -> Result<Vec<Mutation>, ServiceError> {
+        let linked = Owner {
+            beneficiary_id: Some(person.to_owned()),
+            ..owner.clone()
+        };
+        Ok(vec![
+            Mutation::Put(Row::new(
+                OWNERS,
+                respondent,
+                "",
+                serde_json::to_vec(&linked).map_err(internal)?,
+            )),
+            Mutation::Put(Row::new(
+                PEOPLE,
+                person,
+                format!("respondent/{respondent}"),
+                Vec::new(),
+            )),
+        ])
+    }
+
+    /// Erases what analytics holds about an account (on `AccountErased`): the surveys linked
+    /// to it, its pathways and their steps. The dashboards then count without them.
+    pub async fn erase_person(&self, person: &str) -> Result<usize, ServiceError> {
+        let index = self
+            .store
+            .scan_all(PEOPLE, person)
+            .await
+            .map_err(unavailable)?;
+        let mut batch = Vec::new();
+        for (entry, _) in &index {
+            if let Some(respondent) = entry.strip_prefix("respondent/") {
+                for answer in self.answers_of(respondent).await? {
+                    batch.push(Mutation::delete(ANSWERS, bucket(respondent), answer.key()));
+                }
+                batch.push(Mutation::delete(OWNERS, respondent, ""));
+            } else if let Some(pathway) = entry.strip_prefix("pathway/") {
+                batch.push(Mutation::delete(PATHWAYS, pathway, ""));
+                for (module, _) in self
+                    .store
+                    .scan_all(STEPS_DONE, pathway)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    batch.push(Mutation::delete(STEPS_DONE, pathway, module));
+                }
+            }
+            batch.push(Mutation::delete(PEOPLE, person, entry));
+        }
+        let erased = index.len();
+        if !batch.is_empty() {
+            self.store.batch(batch).await.map_err(unavailable)?;
+            tracing::info!(account_id = %person, entries = erased, "analytics erased an account's surveys and pathways");
+        }
+        Ok(erased)
+    }
+}
+
 /// Runs Polars work on a thread of its own, off the async threads and outside the tokio
 /// runtime's context (Polars then drives its own I/O runtime, whatever flavour ours is).
 async fn blocking<T: Send + 'static>(
@@ -160,10 +304,6 @@ impl Analytics {
 
     pub fn rules(&self) -> &Rules {
         &self.rules
-    }
-
-    fn may_read_surveys(principal: &Principal) -> Result<(), ServiceError> {
-        principal.require_any(&[Role::Agent, Role::Manager, Role::Admin])
     }
 
     /// Every stored answer.
@@ -286,13 +426,31 @@ impl Analytics {
         blocking(move || assess(&rules, &answers).map_err(internal)).await
     }
 
-    /// Records one answer (a survey or a re-survey), checked like a file's row.
+    /// Records one answer (a survey or a re-survey), checked like a file's row: for `person`
+    /// (linked to their account, under their mandate), or anonymously for the recording
+    /// agent's structure.
     pub async fn record(
         &self,
         principal: &Principal,
         text: BTreeMap<String, String>,
+        person: Option<&str>,
     ) -> Result<pb::Assessment, ServiceError> {
-        Self::may_read_surveys(principal)?;
+        // Who may record at all, before anything is parsed.
+        let grant = match person {
+            Some(person) => Some(
+                self.access
+                    .authorize(principal, person, Scope::Pathways, self.clock.now())
+                    .await?,
+            ),
+            None => {
+                if !is_staff(principal, &[Role::Agent, Role::Manager, Role::Admin]) {
+                    return Err(denied(
+                        "only staff record an anonymous survey; a person's own answers need their beneficiary_id",
+                    ));
+                }
+                None
+            }
+        };
         let answer = blocking(move || {
             let lf = survey::from_text(&[text]).map_err(|e| invalid(e.to_string()))?;
             let checked = survey::check(lf).map_err(|e| invalid(e.to_string()))?;
@@ -310,15 +468,74 @@ impl Analytics {
                 .ok_or_else(|| invalid("the answer is empty"))
         })
         .await?;
-        self.store
-            .put(Row::new(
-                ANSWERS,
-                bucket(&answer.respondent_id),
-                answer.key(),
-                answer.encode(),
-            ))
-            .await
-            .map_err(unavailable)?;
+        let respondent = answer.respondent_id.clone();
+        let mut batch = vec![Mutation::Put(Row::new(
+            ANSWERS,
+            bucket(&respondent),
+            answer.key(),
+            answer.encode(),
+        ))];
+        let (grant, linked) = match self.owner(&respondent).await? {
+            Some((owner, _)) => {
+                let reached = self.reach(principal, &respondent, Some(&owner)).await?;
+                match (person, &owner.beneficiary_id) {
+                    (Some(p), Some(linked)) if p != linked => {
+                        return Err(denied(format!(
+                            "respondent `{respondent}` is another person's survey: choose another respondent id"
+                        )));
+                    }
+                    (Some(p), None) => batch.extend(Self::link_mutations(&respondent, &owner, p)?),
+                    _ => {}
+                }
+                let linked = person.map(str::to_owned).or(owner.beneficiary_id);
+                (grant.unwrap_or(reached), linked)
+            }
+            None if !self.answers_of(&respondent).await?.is_empty() => {
+                // Imported without an owner: statistics staff only, and it stays theirs.
+                (self.reach(principal, &respondent, None).await?, None)
+            }
+            None => {
+                // A new respondent: claimed first, so of two advisors picking one id, one has it.
+                let owner = Owner {
+                    structure: principal.structure.clone(),
+                    beneficiary_id: person.map(str::to_owned),
+                };
+                let claimed = self
+                    .store
+                    .put_if_absent(Row::new(
+                        OWNERS,
+                        &respondent,
+                        "",
+                        serde_json::to_vec(&owner).map_err(internal)?,
+                    ))
+                    .await
+                    .map_err(unavailable)?;
+                if !claimed {
+                    return Err(ServiceError::Aborted(format!(
+                        "respondent `{respondent}` was recorded by someone else at the same moment: try again"
+                    )));
+                }
+                if let Some(p) = person {
+                    batch.push(Mutation::Put(Row::new(
+                        PEOPLE,
+                        p,
+                        format!("respondent/{respondent}"),
+                        Vec::new(),
+                    )));
+                }
+                (grant.unwrap_or(Grant::Own), owner.beneficiary_id)
+            }
+        };
+        if let Some(p) = &linked {
+            batch.extend(self.access.audit(
+                p,
+                &grant,
+                "analytics.RecordResponse",
+                &format!("survey of {}", answer.surveyed_on),
+                self.clock.now(),
+            ));
+        }
+        self.store.batch(batch).await.map_err(unavailable)?;
         let mut assessed = self.assess(vec![answer]).await?;
         assessed.pop().ok_or_else(|| internal("no assessment"))
     }
@@ -328,12 +545,25 @@ impl Analytics {
         principal: &Principal,
         respondent: &str,
     ) -> Result<Vec<pb::Assessment>, ServiceError> {
-        Self::may_read_surveys(principal)?;
+        let owner = self.owner(respondent).await?.map(|(o, _)| o);
         let answers = self.answers_of(respondent).await?;
-        if answers.is_empty() {
+        if answers.is_empty() && owner.is_none() {
+            principal.require_any(&[Role::Agent, Role::Manager, Role::Admin, Role::Beneficiary])?;
             return Err(ServiceError::NotFound(format!(
                 "no survey answer for respondent `{respondent}`"
             )));
+        }
+        let grant = self.reach(principal, respondent, owner.as_ref()).await?;
+        if let Some(person) = owner.as_ref().and_then(|o| o.beneficiary_id.as_deref())
+            && let Some(entry) = self.access.audit(
+                person,
+                &grant,
+                "analytics.GetRespondent",
+                &format!("{} surveys", answers.len()),
+                self.clock.now(),
+            )
+        {
+            self.store.batch(vec![entry]).await.map_err(unavailable)?;
         }
         self.assess(answers).await
     }
@@ -369,6 +599,30 @@ impl Analytics {
                 "no survey answer for respondent `{respondent}`: record one first"
             )));
         };
+        // The survey must be this person's: linked to them, or recorded anonymously by the
+        // advisor's own structure (then it is linked now). Never someone else's.
+        let mut linking = Vec::new();
+        match self.owner(respondent).await?.map(|(o, _)| o) {
+            Some(owner) if owner.beneficiary_id.as_deref() == Some(beneficiary.as_str()) => {}
+            Some(owner) if owner.beneficiary_id.is_some() => {
+                return Err(denied(format!(
+                    "respondent `{respondent}` is another person's survey: a pathway is built on the person's own"
+                )));
+            }
+            Some(owner) if owner.structure.is_some() && owner.structure == principal.structure => {
+                linking = Self::link_mutations(respondent, &owner, &beneficiary)?;
+            }
+            Some(_) => {
+                return Err(denied(format!(
+                    "respondent `{respondent}` was surveyed by another structure: survey the person again"
+                )));
+            }
+            None => {
+                return Err(denied(format!(
+                    "respondent `{respondent}` comes from an imported survey: record the person's own survey first"
+                )));
+            }
+        }
         let assessed = self.assess(vec![baseline.clone()]).await?;
         let modules = assessed
             .first()
@@ -471,7 +725,7 @@ impl Analytics {
             &events::PathwayAssigned {
                 pathway_id: record.id.clone(),
                 beneficiary_id: beneficiary.clone(),
-                respondent_id: record.respondent_id.clone(),
+                respondent_id: String::new(),
                 rules_version: record.rules_version.clone(),
                 level: assessed.first().map_or(0, |a| a.level),
                 modules: modules.clone(),
@@ -492,11 +746,18 @@ impl Analytics {
                 serde_json::to_vec(&record).map_err(internal)?,
             )),
             outbox::mutation(PRODUCER, &envelope.event_id, &event_record),
+            Mutation::Put(Row::new(
+                PEOPLE,
+                &beneficiary,
+                format!("pathway/{}", record.id),
+                Vec::new(),
+            )),
         ];
+        batch.extend(linking);
         batch.extend(self.access.audit(
             &beneficiary,
             &grant,
-            "pathway.assign",
+            "analytics.AssignPathway",
             &format!("pathway {} ({})", record.id, modules.join(", ")),
             now,
         ));
@@ -533,7 +794,8 @@ impl Analytics {
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<pb::Pathway, ServiceError> {
         let record = self.load(id).await?;
-        self.access
+        let grant = self
+            .access
             .authorize(
                 principal,
                 &record.beneficiary_id,
@@ -541,7 +803,28 @@ impl Analytics {
                 self.clock.now(),
             )
             .await?;
+        self.audit_read(&record, &grant, "analytics.GetPathway")
+            .await?;
         self.to_pb(&record, None).await
+    }
+
+    /// A read of a person's pathway under a mandate, in their trail.
+    async fn audit_read(
+        &self,
+        record: &PathwayRecord,
+        grant: &Grant,
+        action: &str,
+    ) -> Result<(), ServiceError> {
+        if let Some(entry) = self.access.audit(
+            &record.beneficiary_id,
+            grant,
+            action,
+            &format!("pathway {}", record.id),
+            self.clock.now(),
+        ) {
+            self.store.batch(vec![entry]).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     /// Marks a step done. Each step's state is a row of its own, written in one batch with
@@ -599,7 +882,7 @@ impl Analytics {
         batch.extend(self.access.audit(
             &record.beneficiary_id,
             &grant,
-            "pathway.step",
+            "analytics.CompleteStep",
             &format!("pathway {}: {module} done", record.id),
             now,
         ));
@@ -614,13 +897,16 @@ impl Analytics {
         id: &str,
     ) -> Result<pb::Progress, ServiceError> {
         let record = self.load(id).await?;
-        self.access
+        let grant = self
+            .access
             .authorize(
                 principal,
                 &record.beneficiary_id,
                 Scope::Pathways,
                 self.clock.now(),
             )
+            .await?;
+        self.audit_read(&record, &grant, "analytics.MeasureProgress")
             .await?;
         let latest = self
             .answers_of(&record.respondent_id)

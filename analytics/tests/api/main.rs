@@ -3,4 +3,5 @@
 
 mod helpers;
 mod pathways;
+mod privacy;
 mod surveys;

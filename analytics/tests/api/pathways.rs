@@ -70,6 +70,7 @@ async fn an_advisor_assigns_a_pathway_marks_a_step_and_measures_progress() {
                     "with_help",
                 ],
             )),
+            beneficiary_id: String::new(),
         })
         .await
         .unwrap()
@@ -176,6 +177,7 @@ async fn an_advisor_assigns_a_pathway_marks_a_step_and_measures_progress() {
                     "alone",
                 ],
             )),
+            beneficiary_id: String::new(),
         })
         .await
         .unwrap();
@@ -234,6 +236,7 @@ async fn pathways_need_a_mandate_and_say_what_is_wrong() {
         .clone()
         .record_response(pb::RecordResponseRequest {
             answer: Some(answer("2026-09-01", ["alone"; 8])),
+            beneficiary_id: String::new(),
         })
         .await
         .unwrap();
@@ -307,6 +310,7 @@ async fn pathways_need_a_mandate_and_say_what_is_wrong() {
                 antenna: "plateau".into(),
                 ..answer("2026-13-01", ["alone"; 8])
             }),
+            beneficiary_id: String::new(),
         })
         .await
         .unwrap_err();

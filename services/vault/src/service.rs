@@ -520,7 +520,11 @@ impl Vault {
         doc_id: &str,
     ) -> Result<Document, ServiceError> {
         let grant = self.authorize(principal, owner).await?;
-        self.visible_document(&grant, owner, doc_id).await
+        let doc = self.visible_document(&grant, owner, doc_id).await?;
+        // A read is an act on the person's papers like any other: in their trail.
+        self.audit(owner, &grant, "vault.GetDocument", doc.kind.as_str())
+            .await?;
+        Ok(doc)
     }
 
     /// Changes to a document's details; `None` leaves a field as it is.
@@ -1340,7 +1344,7 @@ impl Vault {
         principal: &Principal,
         owner: &str,
     ) -> Result<Vec<(ShareRecord, Vec<ShareAccess>)>, ServiceError> {
-        self.authorize(principal, owner).await?;
+        let grant = self.authorize(principal, owner).await?;
         let mut shares = Vec::new();
         let page = self
             .store
@@ -1364,6 +1368,13 @@ impl Vault {
                 list.push(access);
             }
         }
+        self.audit(
+            owner,
+            &grant,
+            "vault.ListShares",
+            &format!("{} shares", shares.len()),
+        )
+        .await?;
         Ok(shares)
     }
 
