@@ -7,75 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use passerelle_bus::consume::{self, Failure, dead_letters};
 use passerelle_bus::sqlite::SqliteBus;
 use passerelle_bus::{DynBus, event};
 use passerelle_kit::CancellationToken;
 use passerelle_kit::health::Health;
 use passerelle_proto::events::v1 as events;
+use passerelle_store::DynStore;
 use passerelle_store::sqlite::SqliteStore;
-use passerelle_store::{DynStore, KeyRange, Mutation, Page, Row, Store};
-
-/// A store that can be switched off, as a node failing over would be.
-struct Flaky {
-    inner: SqliteStore,
-    down: AtomicBool,
-}
-
-impl Flaky {
-    fn check(&self) -> passerelle_store::Result<()> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(passerelle_store::Error::Unreachable {
-                engine: "sqlite",
-                target: "test".into(),
-                reason: "switched off by the test".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for Flaky {
-    fn engine(&self) -> &'static str {
-        "sqlite"
-    }
-    async fn get(&self, t: &str, p: &str, c: &str) -> passerelle_store::Result<Option<Vec<u8>>> {
-        self.check()?;
-        self.inner.get(t, p, c).await
-    }
-    async fn put(&self, row: Row) -> passerelle_store::Result<()> {
-        self.check()?;
-        self.inner.put(row).await
-    }
-    async fn put_if_absent(&self, row: Row) -> passerelle_store::Result<bool> {
-        self.check()?;
-        self.inner.put_if_absent(row).await
-    }
-    async fn compare_and_set(&self, row: Row, e: &[u8]) -> passerelle_store::Result<bool> {
-        self.check()?;
-        self.inner.compare_and_set(row, e).await
-    }
-    async fn delete(&self, t: &str, p: &str, c: &str) -> passerelle_store::Result<()> {
-        self.check()?;
-        self.inner.delete(t, p, c).await
-    }
-    async fn scan(
-        &self,
-        t: &str,
-        p: &str,
-        r: &KeyRange,
-        l: usize,
-    ) -> passerelle_store::Result<Page> {
-        self.check()?;
-        self.inner.scan(t, p, r, l).await
-    }
-    async fn batch(&self, m: Vec<Mutation>) -> passerelle_store::Result<()> {
-        self.check()?;
-        self.inner.batch(m).await
-    }
-}
+use passerelle_store::testing::Flaky;
 
 struct World {
     bus: DynBus,
@@ -88,10 +28,9 @@ struct World {
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let flaky = Arc::new(Flaky {
-        inner: SqliteStore::open(&dir.path().join("store.db")).unwrap(),
-        down: AtomicBool::new(false),
-    });
+    let flaky = Arc::new(Flaky::new(Arc::new(
+        SqliteStore::open(&dir.path().join("store.db")).unwrap(),
+    )));
     World {
         bus: Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap()),
         store: flaky.clone(),
@@ -200,7 +139,7 @@ async fn an_outage_is_waited_out_never_skipped() {
 async fn a_store_outage_does_not_end_the_consumer() {
     let w = world();
     let handled = Arc::new(AtomicU32::new(0));
-    w.flaky.down.store(true, Ordering::SeqCst);
+    w.flaky.set_down(true);
     w.publish("person-2").await;
     let task = {
         let handled = handled.clone();
@@ -215,7 +154,7 @@ async fn a_store_outage_does_not_end_the_consumer() {
     .await;
     assert!(!task.is_finished(), "the consumer ended on a store error");
     assert_eq!(handled.load(Ordering::SeqCst), 0);
-    w.flaky.down.store(false, Ordering::SeqCst);
+    w.flaky.set_down(false);
     until("the event to be handled", || {
         handled.load(Ordering::SeqCst) == 1
     })

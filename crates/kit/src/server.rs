@@ -588,6 +588,22 @@ where
     }
 }
 
+/// The next message of a client stream, or DEADLINE_EXCEEDED when none came for `idle`:
+/// streams have no overall deadline (a large file over a slow link must finish), only this one
+/// (`ServerArgs::stream_idle_timeout`).
+pub async fn next_message<T>(
+    stream: &mut tonic::Streaming<T>,
+    idle: Duration,
+) -> Result<Option<T>, tonic::Status> {
+    match tokio::time::timeout(idle, stream.message()).await {
+        Ok(message) => message,
+        Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+            "nothing arrived for {} ms: the stream was ended; what was sent before is kept where the call says so",
+            idle.as_millis()
+        ))),
+    }
+}
+
 /// The verified caller of a request, or UNAUTHENTICATED.
 pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, ServiceError> {
     request

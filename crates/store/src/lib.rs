@@ -14,7 +14,8 @@
 //! # Layout
 //! - [`Store`], [`KeyRange`], [`Page`], [`Mutation`]: the contract;
 //! - [`sqlite`], [`scylla`]: the engines;
-//! - [`conformance`]: the one test suite every engine must pass.
+//! - [`conformance`]: the one test suite every engine must pass;
+//! - [`testing`]: a store that fails on demand, for services' failure tests.
 #![forbid(unsafe_code)]
 
 use std::ops::Bound;
@@ -27,6 +28,7 @@ pub mod conformance;
 mod error;
 pub mod scylla;
 pub mod sqlite;
+pub mod testing;
 
 pub use error::{Error, Result};
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 
 use passerelle_kit::ServiceError;
+use passerelle_kit::auth::Role;
 use passerelle_kit::clock::DynClock;
 use passerelle_kit::server::principal;
 use passerelle_proto::directory::v1 as pb;
@@ -22,6 +23,8 @@ use crate::service::Directory;
 pub struct DirectoryGrpc {
     service: Directory,
     clock: DynClock,
+    /// How long an import stream may go quiet.
+    idle: std::time::Duration,
 }
 
 impl std::fmt::Debug for DirectoryGrpc {
@@ -31,8 +34,12 @@ impl std::fmt::Debug for DirectoryGrpc {
 }
 
 impl DirectoryGrpc {
-    pub fn new(service: Directory, clock: DynClock) -> Self {
-        Self { service, clock }
+    pub fn new(service: Directory, clock: DynClock, idle: std::time::Duration) -> Self {
+        Self {
+            service,
+            clock,
+            idle,
+        }
     }
 
     pub fn into_server(self) -> DirectoryServer<Self> {
@@ -275,6 +282,8 @@ impl DirectoryRpc for DirectoryGrpc {
 
     async fn upsert_place(&self, request: Request<pb::Place>) -> Reply<pb::Place> {
         let caller = principal(&request)?.clone();
+        // Who may edit at all, before the place is even read.
+        caller.require_any(&[Role::Agent, Role::Manager, Role::Admin])?;
         let place = from_pb(request.get_ref())?;
         Ok(Response::new(to_pb(
             &self.service.upsert(&caller, place).await?,
@@ -297,11 +306,21 @@ impl DirectoryRpc for DirectoryGrpc {
         request: Request<Streaming<pb::ImportPlacesRequest>>,
     ) -> Reply<pb::ImportReport> {
         let caller = principal(&request)?.clone();
+        // Before a byte is held: only managers and admins import.
+        if caller.actor.is_some() {
+            return Err(ServiceError::PermissionDenied(
+                "places are imported with your own account".into(),
+            )
+            .into());
+        }
+        caller.require_any(&[Role::Manager, Role::Admin])?;
         let mut stream = request.into_inner();
         let mut bytes = Vec::new();
         let mut format = None;
         let mut source = String::new();
-        while let Some(message) = stream.message().await? {
+        while let Some(message) =
+            passerelle_kit::server::next_message(&mut stream, self.idle).await?
+        {
             if format.is_none() {
                 format = Some(format_of(message.format)?);
                 source = message.source;

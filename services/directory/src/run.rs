@@ -82,7 +82,14 @@ pub async fn start(
     let server = GrpcServer::new(config.server.clone())
         .with_health(health)
         .with_auth(config.verifier.clone())
-        .add_service(DirectoryGrpc::new(service.clone(), config.clock.clone()).into_server())
+        .add_service(
+            DirectoryGrpc::new(
+                service.clone(),
+                config.clock.clone(),
+                config.server.stream_idle_timeout,
+            )
+            .into_server(),
+        )
         .with_tasks(tasks);
     Ok(Running { service, server })
 }

@@ -16,6 +16,9 @@ use crate::schema::{Place, Rejection, match_key};
 pub const PRODUCER: &str = "directory";
 const PLACES: &str = "places";
 const DEPARTMENTS: &str = "place_departments";
+/// The structure that keeps each place: partition = place id, value = structure id. Places
+/// imported by an operator have none.
+const OWNERS: &str = "place_owners";
 /// Places closer than this with alike names are the same place.
 const DUPLICATE_RADIUS_M: f64 = 150.0;
 /// Jaro-Winkler similarity of normalised names above which two nearby places are one.
@@ -125,7 +128,49 @@ impl Directory {
         principal.require_any(&[Role::Agent, Role::Manager, Role::Admin])
     }
 
-    fn mutations(place: &Place) -> Vec<Mutation> {
+    async fn owner(&self, id: &str) -> Result<Option<String>, ServiceError> {
+        Ok(self
+            .store
+            .get(OWNERS, id, "")
+            .await
+            .map_err(unavailable)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Who may change a place: an admin, any; the staff of the structure that keeps it; a
+    /// manager, the places an operator imported (kept by nobody); anyone on staff, a new place
+    /// (then kept by their structure).
+    fn check_change(
+        principal: &Principal,
+        id: &str,
+        owner: Option<&str>,
+        exists: bool,
+    ) -> Result<(), String> {
+        if principal.has_role(Role::Admin) {
+            return Ok(());
+        }
+        let mine = principal.structure.as_deref();
+        match owner {
+            Some(owner) if Some(owner) == mine => Ok(()),
+            Some(owner) => Err(format!(
+                "place `{id}` is kept by {owner}: ask them, or an admin, to change it"
+            )),
+            None if !exists || principal.has_role(Role::Manager) => Ok(()),
+            None => Err(format!(
+                "place `{id}` comes from an import: a manager or an admin changes it"
+            )),
+        }
+    }
+
+    /// The structure a new place is kept by: the editor's (none for an admin's, or an
+    /// operator's import).
+    fn keeper(principal: Option<&Principal>) -> Option<String> {
+        principal
+            .filter(|p| !p.has_role(Role::Admin))
+            .and_then(|p| p.structure.clone())
+    }
+
+    fn mutations(place: &Place, by: Option<&Principal>) -> Vec<Mutation> {
         let department = place.department();
         let json = files::to_json(place);
         let (envelope, record) = event::new_record(
@@ -135,6 +180,8 @@ impl Directory {
             &events::PlaceUpserted {
                 place_id: place.id.clone(),
                 place_json: json,
+                changed_by: by.map(|p| p.subject.clone()).unwrap_or_default(),
+                structure: by.and_then(|p| p.structure.clone()).unwrap_or_default(),
             },
         );
         vec![
@@ -160,7 +207,28 @@ impl Directory {
 
     pub async fn upsert(&self, principal: &Principal, place: Place) -> Result<Place, ServiceError> {
         Self::may_edit(principal)?;
-        let mut batch = Self::mutations(&place);
+        let owner = self.owner(&place.id).await?;
+        let exists = self.read_index(|index| index.get(&place.id).is_some())?;
+        Self::check_change(principal, &place.id, owner.as_deref(), exists)
+            .map_err(ServiceError::PermissionDenied)?;
+        if owner.is_none()
+            && !exists
+            && let Some(keeper) = Self::keeper(Some(principal))
+        {
+            // Of two structures creating one id at once, the first keeps it.
+            let claimed = self
+                .store
+                .put_if_absent(Row::new(OWNERS, &place.id, "", keeper.clone().into_bytes()))
+                .await
+                .map_err(unavailable)?;
+            if !claimed {
+                return Err(ServiceError::Aborted(format!(
+                    "place `{}` was created by someone else at the same moment: look at it, then try again",
+                    place.id
+                )));
+            }
+        }
+        let mut batch = Self::mutations(&place, Some(principal));
         batch.extend(self.moved(&place));
         self.store.batch(batch).await.map_err(unavailable)?;
         self.relay.notify();
@@ -171,7 +239,14 @@ impl Directory {
 
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<(), ServiceError> {
         principal.require_any(&[Role::Manager, Role::Admin])?;
+        if principal.actor.is_some() {
+            return Err(ServiceError::PermissionDenied(
+                "places are deleted with your own account".into(),
+            ));
+        }
         let place = self.get(id)?;
+        Self::check_change(principal, id, self.owner(id).await?.as_deref(), true)
+            .map_err(ServiceError::PermissionDenied)?;
         let (envelope, record) = event::new_record(
             PRODUCER,
             "passerelle.events.v1.PlaceDeleted",
@@ -183,6 +258,7 @@ impl Directory {
         self.store
             .batch(vec![
                 Mutation::delete(PLACES, place.department(), id),
+                Mutation::delete(OWNERS, id, ""),
                 outbox::mutation(PRODUCER, &envelope.event_id, &record),
             ])
             .await
@@ -191,53 +267,59 @@ impl Directory {
         self.write_index(|index| {
             index.remove(id);
         })?;
+        tracing::info!(place_id = %id, by = %principal.subject, "place deleted");
         Ok(())
     }
 
-    /// A place already here that `place` duplicates: nearby with an alike name, or the same
-    /// SIRET at the same address.
+    /// Why `other` is the same place as `place`, if it is: nearby with an alike name, or the
+    /// same SIRET at the same address.
+    fn alike(place: &Place, other: &Place) -> Option<String> {
+        if other.id == place.id {
+            return None;
+        }
+        let (lat, lon) = (place.latitude?, place.longitude?);
+        let (olat, olon) = (
+            other.latitude.unwrap_or(lat),
+            other.longitude.unwrap_or(lon),
+        );
+        let distance = crate::geo::distance_m(lat, lon, olat, olon);
+        if distance > DUPLICATE_RADIUS_M {
+            return None;
+        }
+        let similarity = strsim::jaro_winkler(&match_key(&place.nom), &match_key(&other.nom));
+        if similarity >= DUPLICATE_NAME_SIMILARITY {
+            return Some(format!(
+                "{distance:.0} m away, names {:.0}% alike",
+                similarity * 100.0
+            ));
+        }
+        let same_siret = !place.pivot.is_empty()
+            && place.pivot != "00000000000000"
+            && place.pivot == other.pivot;
+        (same_siret && match_key(&place.adresse) == match_key(&other.adresse))
+            .then(|| format!("same SIRET {} at the same address", place.pivot))
+    }
+
+    /// A place already here that `place` duplicates.
     fn duplicate_of(index: &Index, place: &Place) -> Option<(String, String)> {
         let (lat, lon) = (place.latitude?, place.longitude?);
-        let name = match_key(&place.nom);
-        let address = match_key(&place.adresse);
         index
             .within(lat, lon, DUPLICATE_RADIUS_M)
             .into_iter()
             .find_map(|other| {
-                let o = &other.place;
-                if o.id == place.id {
-                    return None;
-                }
-                let distance = crate::geo::distance_m(
-                    lat,
-                    lon,
-                    o.latitude.unwrap_or(lat),
-                    o.longitude.unwrap_or(lon),
-                );
-                let similarity = strsim::jaro_winkler(&name, &match_key(&o.nom));
-                if similarity >= DUPLICATE_NAME_SIMILARITY {
-                    return Some((
-                        o.id.clone(),
-                        format!(
-                            "{distance:.0} m away, names {:.0}% alike",
-                            similarity * 100.0
-                        ),
-                    ));
-                }
-                let same_siret = !place.pivot.is_empty()
-                    && place.pivot != "00000000000000"
-                    && place.pivot == o.pivot;
-                (same_siret && address == match_key(&o.adresse)).then(|| {
-                    (
-                        o.id.clone(),
-                        format!("same SIRET {} at the same address", place.pivot),
-                    )
-                })
+                Self::alike(place, &other.place).map(|why| (other.place.id.clone(), why))
             })
     }
 
     /// Imports parsed rows: new places added, known ids updated, duplicates merged into the
     /// place already here (never silently), bad rows reported. `progress` gets (done, total).
+    ///
+    /// By staff (over gRPC): managers and admins; a place kept by another structure is not
+    /// changed (its row is reported), new places are kept by the importer's structure. By an
+    /// operator (`principal` none, the CLI): every row, new places kept by nobody.
+    ///
+    /// The search index changes only after the store has the rows: a failed write leaves no
+    /// place in the index that is not stored.
     pub async fn import(
         &self,
         principal: Option<&Principal>,
@@ -246,32 +328,65 @@ impl Directory {
     ) -> Result<ImportReport, ServiceError> {
         if let Some(principal) = principal {
             Self::may_edit(principal)?;
+            principal.require_any(&[Role::Manager, Role::Admin])?;
         }
+        let keeper = Self::keeper(principal);
         let total = rows.len();
         let mut report = ImportReport::default();
         let mut batch = Vec::new();
+        // Saved but not yet written: later rows of the file see them (duplicates within a
+        // file merge too) before the index does.
+        let mut pending: Vec<Place> = Vec::new();
         for (done, (line, row)) in rows.into_iter().enumerate() {
+            progress(done, total);
             let place = match row {
                 Ok(place) => place,
                 Err(rejection) => {
                     report.rejected.push(rejection);
-                    progress(done + 1, total);
                     continue;
                 }
             };
-            let (known, duplicate) = self.read_index(|index| {
+            let pending_same = pending.iter().position(|p| p.id == place.id);
+            let (indexed, duplicate) = self.read_index(|index| {
                 (
                     index.get(&place.id).is_some(),
                     Self::duplicate_of(index, &place),
                 )
             })?;
+            let duplicate = duplicate.or_else(|| {
+                pending
+                    .iter()
+                    .find_map(|p| Self::alike(&place, p).map(|why| (p.id.clone(), why)))
+            });
+            let known = indexed || pending_same.is_some();
+            // The place this row changes: itself when known or new, the one it duplicates.
+            let target = match (known, &duplicate) {
+                (false, Some((existing, _))) => existing.clone(),
+                _ => place.id.clone(),
+            };
+            if let Some(principal) = principal {
+                let owner = self.owner(&target).await?;
+                let exists = known || duplicate.is_some();
+                if let Err(why) = Self::check_change(principal, &target, owner.as_deref(), exists) {
+                    report.rejected.push(Rejection {
+                        line,
+                        field: "id".into(),
+                        value: place.id.clone(),
+                        reason: why,
+                    });
+                    continue;
+                }
+            }
             let saved = match (known, duplicate) {
                 (true, _) => {
                     report.updated += 1;
                     place
                 }
                 (false, Some((existing_id, why))) => {
-                    let existing = self.get(&existing_id)?;
+                    let existing = match pending.iter().find(|p| p.id == existing_id) {
+                        Some(p) => p.clone(),
+                        None => self.get(&existing_id)?,
+                    };
                     report
                         .merged
                         .push((line, place.id.clone(), existing_id, why));
@@ -279,26 +394,30 @@ impl Directory {
                 }
                 (false, None) => {
                     report.imported += 1;
+                    if let Some(keeper) = &keeper {
+                        batch.push(Mutation::Put(Row::new(
+                            OWNERS,
+                            &place.id,
+                            "",
+                            keeper.clone().into_bytes(),
+                        )));
+                    }
                     place
                 }
             };
             batch.extend(self.moved(&saved));
-            batch.extend(Self::mutations(&saved));
-            // Later rows of the same file see this one (duplicates within a file merge too).
-            self.write_index(|index| index.upsert(saved))?;
-            if batch.len() >= IMPORT_BATCH * 3 {
-                self.store
-                    .batch(std::mem::take(&mut batch))
-                    .await
-                    .map_err(unavailable)?;
-                self.relay.notify();
+            batch.extend(Self::mutations(&saved, principal));
+            match pending.iter_mut().find(|p| p.id == saved.id) {
+                Some(slot) => *slot = saved,
+                None => pending.push(saved),
             }
-            progress(done + 1, total);
+            if pending.len() >= IMPORT_BATCH {
+                self.commit_import(std::mem::take(&mut batch), std::mem::take(&mut pending))
+                    .await?;
+            }
         }
-        if !batch.is_empty() {
-            self.store.batch(batch).await.map_err(unavailable)?;
-            self.relay.notify();
-        }
+        self.commit_import(batch, pending).await?;
+        progress(total, total);
         tracing::info!(
             imported = report.imported,
             updated = report.updated,
@@ -307,6 +426,24 @@ impl Directory {
             "places imported"
         );
         Ok(report)
+    }
+
+    /// Writes an import's rows, then shows them to searches.
+    async fn commit_import(
+        &self,
+        batch: Vec<Mutation>,
+        saved: Vec<Place>,
+    ) -> Result<(), ServiceError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.store.batch(batch).await.map_err(unavailable)?;
+        self.relay.notify();
+        self.write_index(|index| {
+            for place in saved {
+                index.upsert(place);
+            }
+        })
     }
 
     /// Every place in a format.

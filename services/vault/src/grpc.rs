@@ -151,19 +151,23 @@ fn source<T>(request: &Request<T>) -> String {
     passerelle_kit::net::client_address(request)
 }
 
-/// The next message of an upload, or an end to a stream that went quiet: streams have no
-/// overall deadline (a large file over a slow link must finish), only this one.
+/// The next message of an upload, or an end to a stream that went quiet.
 async fn next_message(
     stream: &mut Streaming<pb::UploadRequest>,
     idle: std::time::Duration,
 ) -> Result<Option<pb::UploadRequest>, Status> {
-    match tokio::time::timeout(idle, stream.message()).await {
-        Ok(message) => message,
-        Err(_) => Err(Status::deadline_exceeded(format!(
-            "nothing arrived for {} ms: the upload stopped; what was stored is kept, resume with UploadStatus",
-            idle.as_millis()
-        ))),
-    }
+    passerelle_kit::server::next_message(stream, idle)
+        .await
+        .map_err(|status| {
+            if status.code() == tonic::Code::DeadlineExceeded {
+                Status::deadline_exceeded(format!(
+                    "nothing arrived for {} ms: the upload stopped; what was stored is kept, resume with UploadStatus",
+                    idle.as_millis()
+                ))
+            } else {
+                status
+            }
+        })
 }
 
 #[tonic::async_trait]

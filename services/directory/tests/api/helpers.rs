@@ -87,8 +87,26 @@ impl App {
         )))
     }
 
+    /// A manager of ccas-nord: imports places (which ccas-nord then keeps).
+    pub fn manager(&self) -> Client {
+        self.client(Some(&self.issuer.token(
+            "manager-1",
+            "manager",
+            Some("ccas-nord"),
+        )))
+    }
+
     pub async fn import(
         &self,
+        format: pb::Format,
+        bytes: Vec<u8>,
+    ) -> Result<pb::ImportReport, tonic::Status> {
+        self.import_as(self.manager(), format, bytes).await
+    }
+
+    pub async fn import_as(
+        &self,
+        mut client: Client,
         format: pb::Format,
         bytes: Vec<u8>,
     ) -> Result<pb::ImportReport, tonic::Status> {
@@ -97,7 +115,7 @@ impl App {
             source: String::new(),
             chunk: bytes,
         }];
-        self.agent()
+        client
             .import_places(tokio_stream::iter(messages))
             .await
             .map(|r| r.into_inner())

@@ -4,4 +4,5 @@
 mod helpers;
 
 mod files;
+mod keepers;
 mod search;
