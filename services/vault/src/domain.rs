@@ -135,6 +135,10 @@ pub struct Document {
     pub id: String,
     pub owner_id: String,
     pub kind: DocumentType,
+    /// Never stored as it is: the title and notes say whose papers these are ("titre de
+    /// séjour de Mme …"), so they are sealed with the vault key in `sealed_meta` and go with
+    /// it when the vault is erased, copies and backups included.
+    #[serde(skip)]
     pub title: String,
     pub folder: String,
     pub content_type: String,
@@ -146,7 +150,11 @@ pub struct Document {
     pub expires_on: Option<Date>,
     pub obsolete: bool,
     pub private: bool,
+    #[serde(skip)]
     pub notes: String,
+    /// The title and notes, sealed with the vault key (see `title`).
+    #[serde(default)]
+    pub sealed_meta: Vec<u8>,
     pub created_at: i64,
     pub created_by: String,
     /// The data key, wrapped with the vault key.

@@ -148,6 +148,7 @@ mod tests {
             owner_id: "o".into(),
             kind,
             title: String::new(),
+            sealed_meta: Vec::new(),
             folder: String::new(),
             content_type: "application/pdf".into(),
             size: 1,

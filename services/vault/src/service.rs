@@ -205,12 +205,17 @@ struct UploadState {
     owner_id: String,
     document_id: String,
     kind: DocumentType,
+    /// In memory only; stored sealed in `sealed_meta`, as for documents.
+    #[serde(skip)]
     title: String,
     folder: String,
     issued_on: Option<Date>,
     expires_on: Option<Date>,
     private: bool,
+    #[serde(skip)]
     notes: String,
+    #[serde(default)]
+    sealed_meta: Vec<u8>,
     size: u64,
     received: u64,
     part_hashes: Vec<String>,
@@ -452,13 +457,73 @@ impl Vault {
 
     // ----- documents ------------------------------------------------------------------------
 
+    /// Seals a document's title and notes with its vault's key (see [`Document::title`]).
+    fn seal_meta(
+        vault: &WrappingKey,
+        doc_id: &str,
+        title: &str,
+        notes: &str,
+    ) -> Result<Vec<u8>, ServiceError> {
+        vault.wrap(&format!("doc-meta:{doc_id}"), &json(&(title, notes))?)
+    }
+
+    /// Opens what [`Self::seal_meta`] sealed.
+    fn open_meta(
+        vault: &WrappingKey,
+        doc_id: &str,
+        sealed: &[u8],
+    ) -> Result<(String, String), ServiceError> {
+        if sealed.is_empty() {
+            return Ok((String::new(), String::new()));
+        }
+        let plain = vault
+            .unwrap(&format!("doc-meta:{doc_id}"), sealed)
+            .ok_or_else(|| damaged(doc_id, "its title does not open"))?;
+        serde_json::from_slice(&plain).map_err(internal)
+    }
+
+    /// A stored document row, as it is (title and notes still sealed).
+    fn decode(bytes: &[u8]) -> Result<Document, ServiceError> {
+        serde_json::from_slice(bytes).map_err(internal)
+    }
+
+    /// Documents with their title and notes opened.
+    async fn open_documents(
+        &self,
+        owner: &str,
+        mut docs: Vec<Document>,
+    ) -> Result<Vec<Document>, ServiceError> {
+        if docs.is_empty() {
+            return Ok(docs);
+        }
+        let vault = self.vault_key(owner, false).await?;
+        for doc in &mut docs {
+            (doc.title, doc.notes) = Self::open_meta(&vault, &doc.id, &doc.sealed_meta)?;
+        }
+        Ok(docs)
+    }
+
+    /// The row that stores `doc`: its title and notes sealed anew.
+    async fn document_row(&self, doc: &Document) -> Result<Row, ServiceError> {
+        let vault = self.vault_key(&doc.owner_id, false).await?;
+        let mut stored = doc.clone();
+        stored.sealed_meta = Self::seal_meta(&vault, &doc.id, &doc.title, &doc.notes)?;
+        Ok(Row::new(DOCUMENTS, &doc.owner_id, &doc.id, json(&stored)?))
+    }
+
     async fn load(&self, owner: &str, doc_id: &str) -> Result<Option<Document>, ServiceError> {
-        self.store
+        let Some(bytes) = self
+            .store
             .get(DOCUMENTS, owner, doc_id)
             .await
             .map_err(unavailable)?
-            .map(|b| serde_json::from_slice(&b).map_err(internal))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .open_documents(owner, vec![Self::decode(&bytes)?])
+            .await?
+            .pop())
     }
 
     /// A document the principal may see, or NOT_FOUND (private ones do not exist for agents).
@@ -474,17 +539,20 @@ impl Vault {
             .ok_or_else(|| ServiceError::NotFound(format!("no document `{doc_id}` in this vault")))
     }
 
-    async fn all_documents(&self, owner: &str) -> Result<Vec<Document>, ServiceError> {
-        let mut out = Vec::new();
-        let rows = self
-            .store
+    /// Every document row of a vault, sealed parts left sealed.
+    async fn stored_documents(&self, owner: &str) -> Result<Vec<Document>, ServiceError> {
+        self.store
             .scan_all(DOCUMENTS, owner)
             .await
-            .map_err(unavailable)?;
-        for (_, bytes) in &rows {
-            out.push(serde_json::from_slice(bytes).map_err(internal)?);
-        }
-        Ok(out)
+            .map_err(unavailable)?
+            .iter()
+            .map(|(_, bytes)| Self::decode(bytes))
+            .collect()
+    }
+
+    async fn all_documents(&self, owner: &str) -> Result<Vec<Document>, ServiceError> {
+        let docs = self.stored_documents(owner).await?;
+        self.open_documents(owner, docs).await
     }
 
     pub async fn list(
@@ -542,12 +610,7 @@ impl Vault {
         if fields.is_empty() {
             return Ok(doc);
         }
-        let mut batch = vec![Mutation::Put(Row::new(
-            DOCUMENTS,
-            owner,
-            doc_id,
-            json(&doc)?,
-        ))];
+        let mut batch = vec![Mutation::Put(self.document_row(&doc).await?)];
         if fields.contains(&"expires_on") {
             batch.extend(self.expiry_index(&doc));
         }
@@ -737,6 +800,7 @@ impl Vault {
                         })?;
                     return Ok(Upload::done(doc));
                 }
+                let state = self.with_meta(state).await?;
                 if state.completing {
                     // Every byte was stored and the quota counted; only the record was lost
                     // (a crash or a store error): write it now.
@@ -784,6 +848,7 @@ impl Vault {
                     upload_id: meta.upload_id.clone(),
                     owner_id: meta.owner_id.clone(),
                     wrapped_key: vault.wrap(&format!("doc-key:{document_id}"), &key.to_secret())?,
+                    sealed_meta: Self::seal_meta(&vault, &document_id, &meta.title, &meta.notes)?,
                     document_id,
                     kind: meta.kind,
                     title: meta.title,
@@ -833,6 +898,16 @@ impl Vault {
                 Ok(Upload::resume(self.clone(), grant, state, raw, key, permit))
             }
         }
+    }
+
+    /// The upload's state with its title and notes opened (they are stored sealed).
+    async fn with_meta(&self, mut state: UploadState) -> Result<UploadState, ServiceError> {
+        if !state.sealed_meta.is_empty() {
+            let vault = self.vault_key(&state.owner_id, false).await?;
+            (state.title, state.notes) =
+                Self::open_meta(&vault, &state.document_id, &state.sealed_meta)?;
+        }
+        Ok(state)
     }
 
     async fn upload_key(&self, state: &UploadState) -> Result<DataKey, ServiceError> {
@@ -998,7 +1073,7 @@ impl Vault {
                     else {
                         continue;
                     };
-                    let mut doc: Document = serde_json::from_slice(&raw).map_err(internal)?;
+                    let mut doc = Self::decode(&raw)?;
                     let due = doc.expires_on.is_some_and(|e| self.notice_day(e) <= today);
                     if doc.expiry_announced || doc.obsolete || !due {
                         continue;
@@ -1052,7 +1127,7 @@ impl Vault {
             ])
             .await
             .map_err(unavailable)?;
-        let documents = self.all_documents(owner).await?;
+        let documents = self.stored_documents(owner).await?;
         let mut batch: Vec<Mutation> = documents
             .iter()
             .map(|d| Mutation::delete(DOCUMENTS, owner, &d.id))
@@ -1884,6 +1959,7 @@ impl UploadInner {
             obsolete: false,
             private: state.private,
             notes: state.notes.clone(),
+            sealed_meta: state.sealed_meta.clone(),
             created_at: vault.now(),
             created_by: state.created_by.clone(),
             wrapped_key: state.wrapped_key.clone(),
@@ -1895,6 +1971,7 @@ impl UploadInner {
             completed: true,
             title: String::new(),
             notes: String::new(),
+            sealed_meta: Vec::new(),
             folder: String::new(),
             wrapped_key: Vec::new(),
             part_hashes: Vec::new(),
