@@ -141,6 +141,14 @@ pub trait Bus: Send + Sync + 'static {
     /// Joins consumer group `group` on `topics`. Members of one group share the topics'
     /// partitions; each group sees every record.
     async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Consumer>>;
+
+    /// Forgets records appended longer than `older_than` ago, as Kafka's `retention.ms` does
+    /// (events carry account ids: the log must not keep them for ever). Returns how many went.
+    /// Engines that keep their own retention (Kafka) do nothing here.
+    async fn prune(&self, older_than: Duration) -> Result<u64> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 /// A member of a consumer group.

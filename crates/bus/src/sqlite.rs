@@ -160,6 +160,28 @@ impl Bus for SqliteBus {
         "sqlite"
     }
 
+    async fn prune(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = now_millis()
+            - i64::try_from(older_than.as_millis())
+                .unwrap_or(i64::MAX)
+                .min(now_millis());
+        let removed = self
+            .db
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached("DELETE FROM events WHERE appended_at < ?1")?
+                    .execute(params![cutoff])?)
+            })
+            .await?;
+        if removed > 0 {
+            tracing::info!(
+                records = removed,
+                "bus records past their retention removed"
+            );
+        }
+        Ok(removed as u64)
+    }
+
     async fn append(&self, record: Record) -> Result<Position> {
         validate_name("topic", &record.topic)?;
         let default_partitions = self.partitions;

@@ -255,3 +255,27 @@ async fn a_rejected_event_is_parked_listed_and_replayed() {
     w.shutdown.cancel();
     task.await.unwrap();
 }
+
+/// The embedded log keeps records for its retention, then forgets them (events name accounts:
+/// they must not stay for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_log_forgets_records_past_their_retention() {
+    let w = world();
+    for n in 0..3 {
+        w.publish(&format!("person-{n}")).await;
+    }
+    assert_eq!(w.bus.prune(Duration::from_secs(3600)).await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(w.bus.prune(Duration::from_millis(10)).await.unwrap(), 3);
+    let mut late = w
+        .bus
+        .subscribe("late-group", &["passerelle.identity"])
+        .await
+        .unwrap();
+    assert!(
+        late.poll(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -51,6 +51,11 @@ pub struct EngineArgs {
     /// Directory of the embedded engines' files, used when --store or --bus is not given.
     #[arg(long, env = "PASSERELLE_DATA_DIR", default_value = "passerelle-data")]
     pub data_dir: std::path::PathBuf,
+
+    /// How long the embedded event log keeps records (Kafka keeps its own `retention.ms`):
+    /// long enough for a consumer stopped over a holiday to catch up, not for ever.
+    #[arg(long, env = "PASSERELLE_BUS_RETENTION", default_value = "14d", value_parser = parse_duration)]
+    pub bus_retention: Duration,
 }
 
 impl EngineArgs {
@@ -211,6 +216,7 @@ mod tests {
             store: None,
             bus: Some("kafka://k:9092".into()),
             data_dir: "/srv/p".into(),
+            bus_retention: Duration::from_secs(14 * 86_400),
         };
         assert_eq!(args.store_url(), "sqlite:///srv/p/store.db");
         assert_eq!(args.bus_url(), "kafka://k:9092");

@@ -243,6 +243,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let engines = Engines::open(&args.engines).await?;
     let shutdown = passerelle_kit::shutdown::on_signal();
+    engines.keep_retention(args.engines.bus_retention, shutdown.clone());
     let mut listeners = Vec::new();
     for (i, name) in ServiceName::ALL.iter().enumerate() {
         let mut addr = args.listen;
@@ -356,6 +357,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let engines = Engines::open(&args.engines).await?;
     let shutdown = passerelle_kit::shutdown::on_signal();
+    engines.keep_retention(args.engines.bus_retention, shutdown.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -72,6 +72,24 @@ impl Engines {
             .context("cannot open the event bus")?;
         Ok(Self { store, bus })
     }
+
+    /// Prunes the event log past its retention, now and every hour (the embedded log; Kafka
+    /// keeps its own).
+    pub fn keep_retention(&self, retention: std::time::Duration, shutdown: CancellationToken) {
+        let bus = self.bus.clone();
+        drop(passerelle_kit::shutdown::every(
+            std::time::Duration::from_secs(3600),
+            shutdown,
+            move || {
+                let bus = bus.clone();
+                async move {
+                    if let Err(e) = bus.prune(retention).await {
+                        tracing::warn!(error = %e, "pruning the event log failed");
+                    }
+                }
+            },
+        ));
+    }
 }
 
 /// What a service needs to start.

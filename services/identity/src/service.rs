@@ -621,6 +621,14 @@ impl Identity {
                     .map(|(ck, _)| Mutation::delete(table, &account.id, ck)),
             );
         }
+        // The expiry index names the person too.
+        for mandate in self.access.mandates(&account.id).await? {
+            batch.push(Mutation::delete(
+                EXPIRY_INDEX,
+                format!("{}", mandate.expires_at / 86_400),
+                expiry_key(&mandate),
+            ));
+        }
         self.commit(batch).await?;
         tracing::info!(account_id = %account.id, by = %principal.subject, "account erased");
         Ok(())
@@ -1078,7 +1086,7 @@ impl Identity {
         event: Mutation,
         audit: Option<AuditEntry>,
     ) -> Result<(), ServiceError> {
-        let mut batch = vec![mandate.mutation(), event, expiry_index(mandate)];
+        let mut batch = vec![mandate.mutation(), event, expiry_index(mandate, self.now())];
         if let Some(entry) = audit {
             batch.push(audit_mutation(&mandate.beneficiary_id, &entry));
         }
@@ -1503,7 +1511,7 @@ impl Identity {
         let now = self.now();
         let mut announced = 0;
         // Expiries are indexed by day; look back a week so a stopped service catches up.
-        for day in (now / 86_400 - 7)..=(now / 86_400) {
+        for day in (now / 86_400 - EXPIRY_LOOKBACK_DAYS)..=(now / 86_400) {
             let partition = format!("{day}");
             let rows = self
                 .store
@@ -1567,14 +1575,28 @@ const EXPIRY_INDEX: &str = "mandate_expiry";
 
 /// The row that finds a mandate when its day comes: partition = day number, clustering =
 /// `<expires_at>/<mandate id>`, value = beneficiary id.
-fn expiry_index(mandate: &Mandate) -> Mutation {
-    Mutation::Put(Row::new(
-        EXPIRY_INDEX,
-        format!("{}", mandate.expires_at / 86_400),
-        format!("{:012}/{}", mandate.expires_at, mandate.id),
-        mandate.beneficiary_id.as_bytes().to_vec(),
-    ))
+///
+/// The row lives until a week after the mandate's end (the announcer looks back a week), then
+/// goes by itself: the index never grows into a list of everyone who ever had a mandate.
+fn expiry_index(mandate: &Mandate, now: i64) -> Mutation {
+    let keep = (mandate.expires_at - now).max(0) + EXPIRY_LOOKBACK_DAYS * 86_400 + 86_400;
+    Mutation::Put(
+        Row::new(
+            EXPIRY_INDEX,
+            format!("{}", mandate.expires_at / 86_400),
+            expiry_key(mandate),
+            mandate.beneficiary_id.as_bytes().to_vec(),
+        )
+        .with_ttl(std::time::Duration::from_secs(keep as u64)),
+    )
 }
+
+fn expiry_key(mandate: &Mandate) -> String {
+    format!("{:012}/{}", mandate.expires_at, mandate.id)
+}
+
+/// Days the expiry announcer looks back, so a stopped service catches up.
+const EXPIRY_LOOKBACK_DAYS: i64 = 7;
 
 fn timestamp(unix: i64) -> passerelle_proto::prost_types::Timestamp {
     passerelle_proto::prost_types::Timestamp {

@@ -1031,15 +1031,22 @@ impl Vault {
 
     /// The index row that finds a document on the day its reminder is due (today, when that
     /// day has already passed).
+    /// It lives until a week past its day (the announcer looks back a week), then goes.
     fn expiry_index(&self, doc: &Document) -> Option<Mutation> {
+        let (day, key) = self.expiry_slot(doc)?;
+        let today = self.today().to_julian_day();
+        let keep_days = i64::from(day - today).max(0) + 8;
+        Some(Mutation::Put(
+            Row::new(EXPIRY_INDEX, day.to_string(), key, Vec::new())
+                .with_ttl(Duration::from_secs((keep_days * 86_400) as u64)),
+        ))
+    }
+
+    /// Where a document's expiry index row is: its day and key.
+    fn expiry_slot(&self, doc: &Document) -> Option<(i32, String)> {
         let expires = doc.expires_on?;
         let day = self.notice_day(expires).max(self.today().to_julian_day());
-        Some(Mutation::Put(Row::new(
-            EXPIRY_INDEX,
-            day.to_string(),
-            format!("{}/{}", doc.owner_id, doc.id),
-            Vec::new(),
-        )))
+        Some((day, format!("{}/{}", doc.owner_id, doc.id)))
     }
 
     /// The day (Julian) the reminder of a document expiring on `expires` is due. In days, not
@@ -1132,6 +1139,26 @@ impl Vault {
             .iter()
             .map(|d| Mutation::delete(DOCUMENTS, owner, &d.id))
             .collect();
+        // The expiry index names the owner too (its day may have moved since: a missed row
+        // still goes by itself a week after its day).
+        batch.extend(documents.iter().filter_map(|d| {
+            self.expiry_slot(d)
+                .map(|(day, key)| Mutation::delete(EXPIRY_INDEX, day.to_string(), key))
+        }));
+        // Uploads in progress go too.
+        for (upload_id, bytes) in self
+            .store
+            .scan_all(OPEN_UPLOADS, "open")
+            .await
+            .map_err(unavailable)?
+        {
+            if serde_json::from_slice::<(String, String, i64)>(&bytes)
+                .is_ok_and(|(o, _, _)| o == owner)
+            {
+                batch.push(Mutation::delete(UPLOADS, &upload_id, ""));
+                batch.push(Mutation::delete(OPEN_UPLOADS, "open", &upload_id));
+            }
+        }
         batch.push(Mutation::delete(USAGE, owner, ""));
         for table in [SHARES, SHARE_ACCESS] {
             let rows = self
