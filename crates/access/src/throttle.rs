@@ -341,7 +341,10 @@ mod store_tests {
         );
         // Many successes from one address (a library's shared connection) never lock it.
         for _ in 0..200 {
-            let ok = throttle.attempt(&[source.clone()], 20).await.unwrap();
+            let ok = throttle
+                .attempt(std::slice::from_ref(&source), 20)
+                .await
+                .unwrap();
             throttle.succeeded(ok, 20).await.unwrap();
         }
         assert_eq!(throttle.wait(&source, 20).await.unwrap(), 0);
