@@ -41,6 +41,11 @@ pub enum Command {
     /// Digital-literacy surveys: import answers, write the dashboard tables.
     #[command(subcommand)]
     Survey(crate::survey_tools::SurveyCommand),
+    /// Copy the embedded platform's store, event log and documents, while it runs, into a new
+    /// directory (with a manifest of hashes; the master key is never in it).
+    Backup(crate::backup_tools::BackupArgs),
+    /// Put a backup back into a new data directory, re-applying the erasures made since.
+    Restore(crate::backup_tools::RestoreArgs),
 }
 
 /// The analytics service's options.
@@ -121,6 +126,12 @@ pub struct IdentityArgs {
     /// SMS gateway for consent codes: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=SENDER].
     #[arg(long, env = "PASSERELLE_SMS_URL", hide_env_values = true)]
     pub sms_url: Option<Hidden>,
+
+    /// A file, kept apart from the store, where every erasure is also written; erased
+    /// accounts a restored backup brings back are erased again at start. `up` uses
+    /// <data-dir>/erasures.journal; keep it on other storage than the backups.
+    #[arg(long, env = "PASSERELLE_ERASURE_JOURNAL")]
+    pub erasure_journal: Option<std::path::PathBuf>,
 
     /// Username of the first admin, made at start when free.
     #[arg(long, env = "PASSERELLE_BOOTSTRAP_ADMIN", default_value = "admin")]
@@ -235,6 +246,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Vault(command) => command.run().await,
         Command::Directory(command) => command.run().await,
         Command::Survey(command) => command.run().await,
+        Command::Backup(args) => crate::backup_tools::backup(args).await,
+        Command::Restore(args) => crate::backup_tools::restore(args).await,
     }
 }
 
@@ -294,6 +307,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     identity
         .master_key_file
         .get_or_insert_with(|| args.engines.data_dir.join("master.key"));
+    identity
+        .erasure_journal
+        .get_or_insert_with(|| args.engines.data_dir.join("erasures.journal"));
     // Made here, once: the services that need it start side by side.
     if let Some(file) = &identity.master_key_file {
         passerelle_kit::secrets::MasterKey::load_or_create(file, true)

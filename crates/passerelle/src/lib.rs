@@ -4,7 +4,8 @@
 //!   and event log under `./passerelle-data`), one port per service from `--listen` on;
 //! - `passerelle serve <service>` runs one service, as each Kubernetes pod does, on the engines
 //!   its `--store` and `--bus` URLs name;
-//! - `passerelle bus …`, `vault …`, `directory …` and `survey …` are operator tools.
+//! - `passerelle bus …`, `vault …`, `directory …`, `survey …`, `backup` and `restore` are
+//!   operator tools.
 //!
 //! # Layout
 //! - [`cli`]: the command line;
@@ -13,9 +14,11 @@
 //! - [`bus_tools`]: `passerelle bus append` and `passerelle bus tail`;
 //! - [`vault_tools`]: `passerelle vault cleanup`;
 //! - [`directory_tools`]: `passerelle directory import` and `export`;
-//! - [`survey_tools`]: `passerelle survey import` and `report`.
+//! - [`survey_tools`]: `passerelle survey import` and `report`;
+//! - [`backup_tools`]: `passerelle backup` and `restore`.
 #![forbid(unsafe_code)]
 
+pub mod backup_tools;
 pub mod bus_tools;
 pub mod cli;
 pub mod directory_tools;

@@ -240,6 +240,7 @@ impl Context {
                 .bootstrap_admin_password
                 .as_ref()
                 .map(|password| (args.bootstrap_admin.clone(), password.expose().to_owned())),
+            erasure_journal: args.erasure_journal.clone(),
         })
     }
 }

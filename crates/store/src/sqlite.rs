@@ -459,3 +459,45 @@ impl Store for SqliteStore {
             .await
     }
 }
+
+/// A consistent copy of an SQLite file, taken while it is in use (`VACUUM INTO`): what a
+/// backup of the embedded platform is made of. `dest` must not exist.
+pub fn snapshot(src: &Path, dest: &Path) -> Result<()> {
+    let unreachable = |e: rusqlite::Error| Error::Unreachable {
+        engine: "sqlite",
+        target: src.display().to_string(),
+        reason: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(unreachable)?;
+    conn.execute_batch("PRAGMA busy_timeout=10000;")
+        .map_err(unreachable)?;
+    conn.execute("VACUUM INTO ?1", params![dest.to_string_lossy()])
+        .map_err(unreachable)?;
+    Ok(())
+}
+
+/// Every live row of one logical table of an embedded store file, across partitions:
+/// `(partition, clustering, value)`. For operator tools (a backup's own checks), not services.
+pub fn table_rows(path: &Path, table: &str) -> Result<Vec<(String, String, Vec<u8>)>> {
+    let unreachable = |e: rusqlite::Error| Error::Unreachable {
+        engine: "sqlite",
+        target: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(unreachable)?;
+    let mut statement = conn
+        .prepare(
+            "SELECT pk, ck, value FROM kv WHERE tbl = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        )
+        .map_err(unreachable)?;
+    let rows = statement
+        .query_map(params![table, now_millis()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(unreachable)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(unreachable)?;
+    Ok(rows)
+}

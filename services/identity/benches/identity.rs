@@ -41,6 +41,7 @@ fn main() {
             sms: None,
             clock: Arc::new(SystemClock),
             bootstrap_admin: Some(("admin".into(), "a bench passphrase".into())),
+            erasure_journal: None,
         };
         let issuer_url = config.issuer_url();
         let running = passerelle_identity::start(config, CancellationToken::new())

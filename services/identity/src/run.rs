@@ -56,6 +56,8 @@ pub struct IdentityConfig {
     pub clock: DynClock,
     /// An admin account made at start when its username is free.
     pub bootstrap_admin: Option<(String, String)>,
+    /// Where erasures are journalled apart from the store, and re-applied at start.
+    pub erasure_journal: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for IdentityConfig {
@@ -182,7 +184,9 @@ pub async fn start(
         config.clock.clone(),
         relay,
         config.sms.clone(),
-    );
+    )
+    .with_erasure_journal(config.erasure_journal.clone());
+    service.replay_erasures().await?;
     {
         let service = service.clone();
         tasks.push(every(

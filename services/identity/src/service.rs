@@ -51,6 +51,8 @@ pub struct Identity {
     clock: DynClock,
     relay: OutboxRelay,
     sms: Option<Arc<dyn SmsSender>>,
+    /// Where erasures are also written, outside the store (see [`Identity::replay_erasures`]).
+    journal: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -217,7 +219,84 @@ impl Identity {
             clock,
             relay,
             sms,
+            journal: None,
         }
+    }
+
+    /// Also writes every erasure to `path`, a file kept apart from the store: a store restored
+    /// from an older backup brings erased accounts back, and the journal erases them again
+    /// ([`Identity::replay_erasures`], `passerelle restore`).
+    pub fn with_erasure_journal(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.journal = path;
+        self
+    }
+
+    /// Appends `account_id` to the erasure journal, durably, before the erasure is committed.
+    async fn journal_erasure(&self, account_id: &str) -> Result<(), ServiceError> {
+        let Some(path) = self.journal.clone() else {
+            return Ok(());
+        };
+        let line = format!("{account_id}\t{}\n", self.now());
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            file.write_all(line.as_bytes())?;
+            file.sync_data()
+        })
+        .await
+        .map_err(internal)?
+        .map_err(|e| {
+            ServiceError::Unavailable(format!("the erasure journal cannot be written: {e}"))
+        })
+    }
+
+    /// The account ids of an erasure journal's lines.
+    pub fn read_journal(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|line| line.split('\t').next())
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Erases again every journalled account the store still has (it came back with a
+    /// restored backup). Runs at start; returns how many were erased.
+    pub async fn replay_erasures(&self) -> Result<usize, ServiceError> {
+        let Some(path) = self.journal.clone() else {
+            return Ok(0);
+        };
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => {
+                return Err(ServiceError::Unavailable(format!(
+                    "the erasure journal {} cannot be read: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let system = Principal {
+            subject: "system".into(),
+            roles: vec![Role::Admin],
+            structure: Some("passerelle".into()),
+            actor: None,
+            client: None,
+            token_id: None,
+            scopes: Vec::new(),
+        };
+        let mut erased = 0;
+        for id in Self::read_journal(&text) {
+            if self.load(&id).await?.is_some() {
+                self.erase_account(&system, &id).await?;
+                tracing::warn!(account_id = %id, "an erased account came back (a restore?): erased again");
+                erased += 1;
+            }
+        }
+        Ok(erased)
     }
 
     pub fn provider_kind(&self) -> &'static str {
@@ -595,6 +674,7 @@ impl Identity {
         if !own && !is_admin(principal) {
             return Err(denied("only the person or an admin may erase an account"));
         }
+        self.journal_erasure(&account.id).await?;
         self.provider.remove(&account).await?;
         let mut batch = vec![
             Mutation::delete(ACCOUNTS, &account.id, ""),

@@ -1222,11 +1222,13 @@ impl Vault {
             };
             match state {
                 Some((state, _)) if state.completed => {}
-                Some((state, _)) if state.completing || state.last_news() > cutoff => {
+                Some((state, _)) if state.last_news() > cutoff => {
                     live_uploads.insert((owner, doc));
                     continue;
                 }
-                Some((_, raw)) => {
+                // Stored whole but never recorded (the process stopped in between) and not
+                // replayed since: abandoned like the others, its counted room given back.
+                Some((state, raw)) => {
                     let abandoned = Row::new(UPLOADS, upload_id, "", ABANDONED.to_vec())
                         .with_ttl(Duration::from_secs(7 * 86_400));
                     if !self
@@ -1238,6 +1240,10 @@ impl Vault {
                         // Its stream wrote meanwhile: it is alive.
                         live_uploads.insert((owner, doc));
                         continue;
+                    }
+                    if state.quota_reserved {
+                        self.add_usage(&owner, -(state.size as i64), -1, None)
+                            .await?;
                     }
                     self.blobs.delete_prefix(&owner, Some(&doc)).await?;
                     report.abandoned_uploads += 1;
@@ -1831,6 +1837,9 @@ impl Upload {
             return Err(internal("upload without state"));
         };
         if inner.state.completing {
+            // Claimed back from the clean-up pass first (compare-and-set), then recorded.
+            inner.state.touched_at = inner.vault.now();
+            inner.save(None).await?;
             return inner.record().await;
         }
         let total = inner.state.received + inner.queued + inner.buffer.len() as u64;

@@ -153,6 +153,7 @@ pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> Ap
         sms: Some(Arc::new(sms) as Arc<dyn SmsSender>),
         clock,
         bootstrap_admin: Some((admin_name.into(), ADMIN_PASSWORD.into())),
+        erasure_journal: None,
     };
     let issuer = config.issuer_url();
     let shutdown = CancellationToken::new();
