@@ -5,7 +5,7 @@ use std::time::Duration;
 use passerelle_proto::analytics::v1::PlaceSuggestion;
 use passerelle_proto::directory::v1 as directory;
 use passerelle_proto::directory::v1::directory_client::DirectoryClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// How far to look for places.
 pub const RADIUS_M: f64 = 30_000.0;
@@ -18,11 +18,11 @@ pub struct Places {
 }
 
 impl Places {
-    /// A directory at `url` (`http://host:port`); connects on first use, so the directory may
-    /// start later or restart.
-    pub fn connect_lazy(url: &str) -> Result<Self, String> {
-        let endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| format!("directory url `{url}` is not valid: {e}"))?
+    /// A directory at `url` (`http://host:port`, or `https://` trusting the `ca` PEM file when
+    /// given); connects on first use, so the directory may start later or restart.
+    pub fn connect_lazy(url: &str, ca: Option<&std::path::Path>) -> Result<Self, String> {
+        let endpoint = passerelle_kit::server::endpoint(url, ca)
+            .map_err(|e| format!("directory url: {e}"))?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .tcp_nodelay(true);

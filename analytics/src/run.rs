@@ -51,7 +51,7 @@ pub fn start(config: AnalyticsConfig, shutdown: CancellationToken) -> Result<Run
     let places = config
         .directory_url
         .as_deref()
-        .map(Places::connect_lazy)
+        .map(|url| Places::connect_lazy(url, config.server.tls_ca.as_deref()))
         .transpose()?;
     let relay = OutboxRelay::new(config.store.clone(), config.bus.clone(), PRODUCER);
     let service = Analytics::new(

@@ -17,6 +17,9 @@ use serde::Deserialize;
 
 use crate::error::ServiceError;
 
+/// The audience (`aud`) of every token meant for Passerelle's services.
+pub const AUDIENCE: &str = "passerelle";
+
 /// The shortest interval between two JWKS fetches, so forged key ids cannot flood the issuer.
 pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -237,6 +240,38 @@ impl JwtVerifier {
         }
     }
 
+    /// Fetches keys trusting the certificate authority in `ca` (a PEM file) too: an issuer
+    /// served over TLS with the city's own CA.
+    pub fn trusting(self, ca: Option<&std::path::Path>) -> Result<Self, String> {
+        let Some(ca) = ca else {
+            return Ok(self);
+        };
+        let pem = std::fs::read(ca)
+            .map_err(|e| format!("cannot read the TLS authority {}: {e}", ca.display()))?;
+        let certificate = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .add_root_certificate(certificate)
+            .build()
+            .map_err(|e| format!("cannot set up TLS with {}: {e}", ca.display()))?;
+        let inner = &self.inner;
+        let keys = match &inner.source {
+            KeySource::Static(set) => keys_of(set),
+            KeySource::Remote(_) => HashMap::new(),
+        };
+        Ok(Self {
+            inner: Arc::new(VerifierInner {
+                issuer: inner.issuer.clone(),
+                audience: inner.audience.clone(),
+                source: inner.source.clone(),
+                http,
+                keys: RwLock::new(keys),
+                last_fetch: tokio::sync::Mutex::new(None),
+            }),
+        })
+    }
+
     /// A verifier for Keycloak's realm URL layout: keys at `<issuer>/protocol/openid-connect/certs`.
     pub fn for_issuer(issuer: &str, jwks_url: Option<&str>, audience: Option<String>) -> Self {
         let url = jwks_url.map_or_else(
@@ -287,10 +322,17 @@ impl JwtVerifier {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY.as_secs();
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         match &self.inner.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
+            Some(aud) => {
+                // Required, not only checked when present: a token with no audience at all
+                // is not one meant for us.
+                validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+                validation.set_audience(&[aud]);
+            }
+            None => {
+                validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+                validation.validate_aud = false;
+            }
         }
         // The issuer is compared below, to say which one the token named.
         let data = decode::<Claims>(token, &key, &validation).map_err(|e| {
@@ -302,6 +344,9 @@ impl JwtVerifier {
                     issuer: self.inner.issuer.clone(),
                 },
                 ErrorKind::InvalidAudience => {
+                    AuthError::WrongAudience(self.inner.audience.clone().unwrap_or_default())
+                }
+                ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
                     AuthError::WrongAudience(self.inner.audience.clone().unwrap_or_default())
                 }
                 _ => AuthError::Malformed(e.to_string()),

@@ -100,6 +100,20 @@ pub struct ServerArgs {
     #[arg(long, env = "PASSERELLE_STREAM_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub stream_idle_timeout: Duration,
 
+    /// TLS for this server: the certificate chain (PEM). With --tls-key; without both, the
+    /// server speaks plaintext (behind a mesh or an ingress that terminates TLS).
+    #[arg(long, env = "PASSERELLE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// TLS for this server: its private key (PEM).
+    #[arg(long, env = "PASSERELLE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// The certificate authority (PEM) this service trusts when it calls others over https://
+    /// (the city's own CA, say).
+    #[arg(long, env = "PASSERELLE_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
     /// Proxies whose `X-Forwarded-For` is believed (the gateway, the ingress), as addresses
     /// or blocks separated by commas, e.g. 10.0.0.0/8. Empty: the peer address is the client.
     #[arg(long, env = "PASSERELLE_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -113,13 +127,16 @@ impl Default for ServerArgs {
             max_concurrent_requests: 512,
             shutdown_grace: Duration::from_secs(20),
             stream_idle_timeout: Duration::from_secs(30),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
             trusted_proxies: Vec::new(),
         }
     }
 }
 
 /// Which tokens a service accepts.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct AuthArgs {
     /// Token issuer (the `iss` claim), e.g. https://sso.example.fr/realms/passerelle. Its keys
     /// are read from <issuer>/protocol/openid-connect/certs unless --jwks-url says otherwise.
@@ -130,9 +147,21 @@ pub struct AuthArgs {
     #[arg(long, env = "PASSERELLE_JWKS_URL")]
     pub jwks_url: Option<String>,
 
-    /// Required `aud` claim, if any.
-    #[arg(long, env = "PASSERELLE_AUDIENCE")]
-    pub audience: Option<String>,
+    /// The `aud` claim every token must carry (the built-in issuer and the Passerelle realm
+    /// put `passerelle` there): a token the same issuer made for another application is
+    /// refused.
+    #[arg(long, env = "PASSERELLE_AUDIENCE", default_value = crate::auth::AUDIENCE)]
+    pub audience: String,
+}
+
+impl Default for AuthArgs {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            jwks_url: None,
+            audience: crate::auth::AUDIENCE.into(),
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]

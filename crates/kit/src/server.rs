@@ -250,7 +250,11 @@ impl GrpcServer {
         let incoming = tonic::transport::server::TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(Duration::from_secs(60)));
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = server_tls(&self.args)? {
+            builder = builder.tls_config(tls)?;
+        }
+        let server = builder
             .accept_http1(true)
             // Flow-control windows sized to the connection (BDP estimation), not h2's 64 KiB
             // default, which throttles document streams to a fraction of the disk's speed.
@@ -586,6 +590,60 @@ where
             inner.call(request).await
         })
     }
+}
+
+/// The server's TLS settings, when a certificate and key are given.
+fn server_tls(
+    args: &ServerArgs,
+) -> Result<Option<tonic::transport::ServerTlsConfig>, tonic::transport::Error> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    // Checked readable at start (`check_tls`). Should one fail to read now, the empty identity
+    // makes `tls_config` fail: the server does not start, and the log names the file.
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).unwrap_or_else(|e| {
+            tracing::error!(path = %path.display(), error = %e, "cannot read a TLS file");
+            Vec::new()
+        })
+    };
+    Ok(Some(tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(read(cert), read(key)),
+    )))
+}
+
+/// Checks that the TLS files a server was given can be read, saying which cannot.
+pub fn check_tls(args: &ServerArgs) -> Result<(), String> {
+    for path in [&args.tls_cert, &args.tls_key, &args.tls_ca]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::metadata(path)
+            .map_err(|e| format!("cannot read the TLS file {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// A client endpoint for another service at `url`: over TLS for `https://` (trusting
+/// `ca` — a PEM file — when given, the system's roots otherwise), plaintext for `http://`.
+pub fn endpoint(
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<tonic::transport::Endpoint, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("`{url}` is not a service address: {e}"))?;
+    if !url.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    let mut tls = tonic::transport::ClientTlsConfig::new();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| format!("cannot read the TLS authority {}: {e}", ca.display()))?;
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    }
+    endpoint
+        .tls_config(tls)
+        .map_err(|e| format!("TLS to `{url}` cannot be set up: {e}"))
 }
 
 /// The next message of a client stream, or DEADLINE_EXCEEDED when none came for `idle`:

@@ -85,7 +85,11 @@ impl TestIssuer {
 
     /// A verifier trusting this issuer only.
     pub fn verifier(&self) -> JwtVerifier {
-        JwtVerifier::new(TEST_ISSUER, None, KeySource::Static(self.jwks()))
+        JwtVerifier::new(
+            TEST_ISSUER,
+            Some(crate::auth::AUDIENCE.into()),
+            KeySource::Static(self.jwks()),
+        )
     }
 
     /// Keycloak-shaped claims, valid for an hour.
@@ -95,7 +99,7 @@ impl TestIssuer {
             .unwrap()
             .as_secs() as i64;
         json!({
-            "iss": TEST_ISSUER, "sub": sub, "azp": "passerelle-test", "jti": uuid::Uuid::new_v4().to_string(),
+            "iss": TEST_ISSUER, "aud": crate::auth::AUDIENCE, "sub": sub, "azp": "passerelle-test", "jti": uuid::Uuid::new_v4().to_string(),
             "iat": now, "exp": now + 3600,
             "realm_access": { "roles": roles },
             "structure": structure,

@@ -295,3 +295,19 @@ async fn an_unreachable_issuer_says_where_it_looked() {
         "{err}"
     );
 }
+
+/// Services check the audience by default: a token the same issuer made for another
+/// application (no `passerelle` in `aud`) is refused.
+#[tokio::test]
+async fn a_token_for_another_application_is_refused_by_default() {
+    let issuer = TestIssuer::new("k1");
+    let mut claims = TestIssuer::claims("p", &[], None);
+    claims["iss"] = json!(passerelle_kit::testing::TEST_ISSUER);
+    let verifier = issuer.verifier();
+    assert!(verifier.verify(&issuer.sign(&claims)).await.is_ok());
+    claims["aud"] = json!("account");
+    let err = verifier.verify(&issuer.sign(&claims)).await.unwrap_err();
+    assert!(err.to_string().contains("`passerelle`"), "{err}");
+    claims.as_object_mut().unwrap().remove("aud");
+    assert!(verifier.verify(&issuer.sign(&claims)).await.is_err());
+}

@@ -211,3 +211,71 @@ async fn shutdown_lets_in_flight_calls_finish() {
         .unwrap()
         .unwrap();
 }
+
+/// With a certificate and key, the server speaks TLS only: a client trusting the city's CA
+/// gets through, a plaintext one does not.
+#[tokio::test]
+async fn with_a_certificate_the_server_speaks_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(
+            &server_key,
+            &rcgen::Issuer::from_params(&ca_params, &ca_key),
+        )
+        .unwrap();
+    let write = |name: &str, pem: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let args = ServerArgs {
+        tls_cert: Some(write("server.pem", server_cert.pem())),
+        tls_key: Some(write("server.key", server_key.serialize_pem())),
+        ..ServerArgs::default()
+    };
+    let ca_file = write("ca.pem", ca.pem());
+    passerelle_kit::server::check_tls(&args).unwrap();
+
+    let issuer = TestIssuer::new("k1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shutdown = CancellationToken::new();
+    let server = GrpcServer::new(args)
+        .with_auth(Some(JwtVerifier::new(
+            ISSUER,
+            None,
+            KeySource::Static(TestIssuer::jwks_of(&[&issuer])),
+        )))
+        .add_service(PlatformServer::new(Echo {
+            delay: Duration::ZERO,
+        }));
+    tokio::spawn(server.serve(listener, shutdown.clone()));
+    let token = issuer.sign(&TestIssuer::claims("person-tls", &[], None));
+
+    let endpoint =
+        passerelle_kit::server::endpoint(&format!("https://localhost:{port}"), Some(&ca_file))
+            .unwrap();
+    let mut client = PlatformClient::new(endpoint.connect().await.unwrap());
+    let answer = client.info(with_token(&token)).await.unwrap().into_inner();
+    assert_eq!(answer.version, "person-tls");
+
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://localhost:{port}"))
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match plain {
+        Err(_) => true,
+        Ok(channel) => PlatformClient::new(channel)
+            .info(with_token(&token))
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a plaintext client was served");
+    shutdown.cancel();
+}

@@ -252,6 +252,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
+    passerelle_kit::server::check_tls(&args.server).map_err(anyhow::Error::msg)?;
     let _telemetry = passerelle_kit::telemetry::init("passerelle", &args.telemetry)
         .map_err(anyhow::Error::msg)?;
     let engines = Engines::open(&args.engines).await?;
@@ -369,6 +370,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    passerelle_kit::server::check_tls(&args.server).map_err(anyhow::Error::msg)?;
     let _telemetry = passerelle_kit::telemetry::init(args.service.as_str(), &args.telemetry)
         .map_err(anyhow::Error::msg)?;
     let engines = Engines::open(&args.engines).await?;

@@ -152,11 +152,19 @@ pub fn random_password() -> anyhow::Result<String> {
 impl Context {
     fn verifier(&self) -> Option<JwtVerifier> {
         self.auth.issuer.as_deref().map(|issuer| {
-            JwtVerifier::for_issuer(
+            let verifier = JwtVerifier::for_issuer(
                 issuer,
                 self.auth.jwks_url.as_deref(),
-                self.auth.audience.clone(),
-            )
+                Some(self.auth.audience.clone()),
+            );
+            match verifier.clone().trusting(self.server.tls_ca.as_deref()) {
+                Ok(trusting) => trusting,
+                Err(e) => {
+                    // Keys then cannot be fetched over TLS: every call says so, and this why.
+                    tracing::error!(error = %e, "the TLS authority cannot be used");
+                    verifier
+                }
+            }
         })
     }
 

@@ -82,6 +82,7 @@ impl BuiltIn {
         let role: Role = account.role.into();
         json!({
             "sub": account.id,
+            "aud": passerelle_kit::auth::AUDIENCE,
             "azp": "passerelle",
             "preferred_username": account.username.as_str(),
             "realm_access": { "roles": [role.as_str()] },
@@ -149,6 +150,7 @@ impl Provider for BuiltIn {
     ) -> Result<Token, ServiceError> {
         let claims = json!({
             "sub": beneficiary.id,
+            "aud": passerelle_kit::auth::AUDIENCE,
             "azp": "passerelle",
             // No role: a delegated token is worth only what its mandate allows.
             "realm_access": { "roles": [] },

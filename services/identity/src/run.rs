@@ -165,14 +165,20 @@ pub async fn start(
                 }
                 let verifier = JwtVerifier::new(
                     issuer_url.clone(),
-                    None,
+                    Some(passerelle_kit::auth::AUDIENCE.into()),
                     KeySource::Remote(format!("{issuer_url}/protocol/openid-connect/certs")),
-                );
+                )
+                .trusting(config.server.tls_ca.as_deref())
+                .map_err(ServiceError::InvalidArgument)?;
                 (Arc::new(BuiltIn { issuer, hasher }), Some(router), verifier)
             }
             IdpChoice::Keycloak(settings) => {
                 let provider = KeycloakProvider::connect(settings.clone()).await?;
-                let verifier = JwtVerifier::for_issuer(&settings.issuer(), None, None);
+                let verifier = JwtVerifier::for_issuer(
+                    &settings.issuer(),
+                    None,
+                    Some(passerelle_kit::auth::AUDIENCE.into()),
+                );
                 (Arc::new(provider), None, verifier)
             }
         };

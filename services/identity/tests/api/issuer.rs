@@ -46,10 +46,14 @@ async fn discovery_and_keys_are_served_where_keycloak_serves_them() {
     assert!(kids.contains(&kid(&token).as_str()), "{kids:?}");
 
     // Any verifier pointed at the issuer accepts the token: Keycloak's claim layout.
-    let principal = JwtVerifier::for_issuer(&app.issuer, None, None)
-        .verify(&token)
-        .await
-        .unwrap();
+    let principal = JwtVerifier::for_issuer(
+        &app.issuer,
+        None,
+        Some(passerelle_kit::auth::AUDIENCE.into()),
+    )
+    .verify(&token)
+    .await
+    .unwrap();
     assert_eq!(principal.roles, vec![Role::Admin]);
     assert_eq!(principal.structure.as_deref(), Some("passerelle"));
 }
@@ -70,7 +74,11 @@ async fn rotation_adds_a_key_and_keeps_the_old_one_while_tokens_may_live() {
     let after = app.admin().await;
     assert_ne!(kid(&before), kid(&after), "new tokens use the new key");
 
-    let verifier = JwtVerifier::for_issuer(&app.issuer, None, None);
+    let verifier = JwtVerifier::for_issuer(
+        &app.issuer,
+        None,
+        Some(passerelle_kit::auth::AUDIENCE.into()),
+    );
     verifier.verify(&after).await.unwrap();
     verifier
         .verify(&before)

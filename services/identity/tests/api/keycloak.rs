@@ -45,10 +45,14 @@ async fn the_mandate_story_on_keycloak() {
     let admin = app.login(&admin_name, crate::helpers::ADMIN_PASSWORD).await;
 
     // The token is Keycloak's, in the layout the kit reads.
-    let principal = passerelle_kit::auth::JwtVerifier::for_issuer(&settings.issuer(), None, None)
-        .verify(&admin)
-        .await
-        .unwrap();
+    let principal = passerelle_kit::auth::JwtVerifier::for_issuer(
+        &settings.issuer(),
+        None,
+        Some(passerelle_kit::auth::AUDIENCE.into()),
+    )
+    .verify(&admin)
+    .await
+    .unwrap();
     assert_eq!(principal.roles, vec![Role::Admin]);
     assert_eq!(principal.structure.as_deref(), Some("passerelle"));
 
