@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod matrix;
 mod pathways;
 mod privacy;
 mod surveys;

@@ -5,4 +5,5 @@ mod helpers;
 
 mod files;
 mod keepers;
+mod matrix;
 mod search;

@@ -8,6 +8,7 @@ mod agents;
 mod hardening;
 mod integrity;
 mod lifecycle;
+mod matrix;
 mod s3;
 mod sharing;
 mod upload;
