@@ -395,8 +395,7 @@ impl Analytics {
     ) -> Result<ImportReport, ServiceError> {
         let path = path.to_owned();
         let (checked, rows) = blocking(move || {
-            let lf = survey::scan(&path).map_err(|e| invalid(e.to_string()))?;
-            let checked = survey::check(lf).map_err(|e| invalid(e.to_string()))?;
+            let checked = survey::read_checked(&path).map_err(|e| invalid(e.to_string()))?;
             let rows = answers::from_frame(&checked.good).map_err(internal)?;
             Ok((checked, rows))
         })

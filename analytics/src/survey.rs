@@ -135,6 +135,7 @@ pub fn scan(path: &Path) -> Result<LazyFrame, SurveyError> {
                 .finish()?
         }
         "parquet" | "pq" => {
+            check_parquet_layout(path)?;
             let args = ScanArgsParquet {
                 row_index: Some(RowIndex {
                     name: LINE.into(),
@@ -152,6 +153,46 @@ pub fn scan(path: &Path) -> Result<LazyFrame, SurveyError> {
         }
     };
     Ok(lf)
+}
+
+/// Reads and checks a survey file: [`scan`] then [`check`], with Polars' own failures on a
+/// damaged file (it asserts on some malformed pages rather than return an error) turned into
+/// a refusal of the file instead of a crash.
+pub fn read_checked(path: &Path) -> Result<Checked, SurveyError> {
+    std::panic::catch_unwind(|| scan(path).and_then(check)).unwrap_or_else(|_| {
+        Err(SurveyError::Format(format!(
+            "{}: this file is damaged and cannot be read: export it again",
+            path.display()
+        )))
+    })
+}
+
+/// Refuses a Parquet file whose footer points outside the file. Polars trusts those byte
+/// ranges when it reads row groups from memory (unchecked slicing: a damaged or hostile file
+/// would crash the process, found by the property tests), so they are checked here first,
+/// from the footer alone.
+fn check_parquet_layout(path: &Path) -> Result<(), SurveyError> {
+    let read = |e: &dyn std::fmt::Display| SurveyError::Read(format!("{}: {e}", path.display()));
+    let size = std::fs::metadata(path).map_err(|e| read(&e))?.len();
+    let file = std::fs::File::open(path).map_err(|e| read(&e))?;
+    let mut reader = ParquetReader::new(file);
+    let metadata = reader.get_metadata().map_err(|e| {
+        SurveyError::Format(format!(
+            "{}: not a readable Parquet file ({e}): expected a .csv or .parquet survey",
+            path.display()
+        ))
+    })?;
+    for group in &metadata.row_groups {
+        let whole = group.full_byte_range();
+        let inside = |r: &std::ops::Range<u64>| r.start <= r.end && r.end <= size;
+        if !inside(&whole) || !group.byte_ranges_iter().all(|r| inside(&r)) {
+            return Err(SurveyError::Format(format!(
+                "{}: this Parquet file is damaged (its index points past its end, {size} bytes): export it again",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `;` (French spreadsheet exports) or `,`, whichever the header uses.

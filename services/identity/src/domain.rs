@@ -137,7 +137,7 @@ impl Secret {
         }
         if all_digits && raw.len() < 8 {
             return Err(invalid(
-                "a PIN has exactly 6 digits; a password has at least 8 characters",
+                "this is too short: expected a PIN of exactly 6 digits or a password of at least 8 characters",
             ));
         }
         let length = raw.chars().count();

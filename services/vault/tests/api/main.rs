@@ -5,6 +5,7 @@
 mod helpers;
 
 mod agents;
+mod framing;
 mod hardening;
 mod integrity;
 mod lifecycle;
