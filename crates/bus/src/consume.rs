@@ -42,6 +42,9 @@ pub const REMEMBER_FOR: Duration = Duration::from_secs(14 * 24 * 3600);
 pub const MAX_ATTEMPTS: u32 = 5;
 /// The longest pause between two tries of something failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait between two polls of an unreachable bus: its client reconnects on its
+/// own, so the consumer looks again soon and reports itself unstuck once it is back.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Why a handler did not handle an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,7 +219,7 @@ pub async fn run<H, Fut>(
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(MAX_POLL_BACKOFF);
                 continue;
             }
         };

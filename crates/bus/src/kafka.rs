@@ -241,21 +241,37 @@ impl Consumer for KafkaConsumer {
                 "poll max is 0: expected at least 1".into(),
             ));
         }
+        // librdkafka queues its client errors (a broker down, a transport failure) among the
+        // messages, one per event, and keeps reconnecting by itself. Take every one queued
+        // within this poll instead of one per call: a caller backing off after each would
+        // otherwise still be reading errors of an outage long over.
         let deadline = Instant::now() + wait;
-        let first = match tokio::time::timeout(
-            deadline.saturating_duration_since(Instant::now()),
-            self.consumer.recv(),
-        )
-        .await
-        {
-            Err(_elapsed) => return Ok(Vec::new()),
-            Ok(message) => to_delivery(&message?),
-        };
-        let mut out = vec![first];
+        let mut out = Vec::new();
+        let mut last_error = None;
+        while out.is_empty() {
+            match tokio::time::timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                self.consumer.recv(),
+            )
+            .await
+            {
+                Err(_elapsed) => break,
+                Ok(Ok(message)) => out.push(to_delivery(&message)),
+                Ok(Err(e)) => last_error = Some(e),
+            }
+        }
+        if out.is_empty() {
+            // Errors and no message: the broker is still out of reach.
+            return match last_error {
+                Some(e) => Err(e.into()),
+                None => Ok(out),
+            };
+        }
         // Take what is already buffered, without waiting again.
         while out.len() < max {
             match self.consumer.recv().now_or_never() {
-                Some(message) => out.push(to_delivery(&message?)),
+                Some(Ok(message)) => out.push(to_delivery(&message)),
+                Some(Err(_)) => continue,
                 None => break,
             }
         }

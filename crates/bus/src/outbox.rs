@@ -8,9 +8,17 @@
 //! Each producing service has one outbox partition; clustering keys are the events' UUIDv7 ids,
 //! so a scan returns events in the order they were written and the relay appends them in that
 //! order.
+//!
+//! A relayed event is deleted, and on ScyllaDB/Cassandra a delete leaves a tombstone that every
+//! later read of the partition walks over until it is purged (days later): a relay that always
+//! scanned from the start would read more tombstones each round, and past Cassandra's failure
+//! threshold (100,000) its reads would fail. So the relay keeps a floor: the id below which it
+//! has seen the outbox empty, lagging [`LATE_COMMIT`] behind the clock because an event's id is
+//! taken just before its batch commits. Each round scans only above the floor; the first round
+//! after start scans the whole partition.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use passerelle_store::{DynStore, KeyRange, Mutation, Row};
 use prost::Message;
@@ -25,6 +33,9 @@ pub const OUTBOX_TABLE: &str = "outbox";
 const PAGE: usize = 256;
 /// How often the relay looks for events when nobody woke it (events from another process).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// The longest an event's batch may take to commit after its id was made: far beyond any
+/// store request's timeout. Events are looked for this far below what was seen empty.
+pub const LATE_COMMIT: Duration = Duration::from_secs(300);
 
 /// How an outbox row stores its record.
 #[derive(Clone, PartialEq, Message)]
@@ -79,6 +90,8 @@ pub struct OutboxRelay {
     bus: DynBus,
     producer: String,
     wake: Arc<Notify>,
+    /// No event below this id is pending (see the module docs); `None` before the first round.
+    floor: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for OutboxRelay {
@@ -89,6 +102,23 @@ impl std::fmt::Debug for OutboxRelay {
     }
 }
 
+/// The smallest UUIDv7 string of millisecond `ms`: every id made at or after it sorts above.
+fn uuid_v7_floor(ms: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-7000-0000-000000000000",
+        (ms >> 16) & 0xffff_ffff,
+        ms & 0xffff
+    )
+}
+
+/// A key sorting below `key` (its prefix without the last character); a scan after it still
+/// finds `key`. `None` for an empty key.
+fn prev_key(key: &str) -> Option<String> {
+    let mut chars = key.chars();
+    chars.next_back()?;
+    Some(chars.as_str().to_owned())
+}
+
 impl OutboxRelay {
     pub fn new(store: DynStore, bus: DynBus, producer: impl Into<String>) -> Self {
         Self {
@@ -96,6 +126,7 @@ impl OutboxRelay {
             bus,
             producer: producer.into(),
             wake: Arc::new(Notify::new()),
+            floor: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -106,11 +137,22 @@ impl OutboxRelay {
 
     /// Relays one page of pending events, oldest first. Returns how many left the outbox.
     pub async fn relay_once(&self) -> Result<usize> {
+        let started = SystemTime::now();
+        let floor = self
+            .floor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let range = match &floor {
+            Some(floor) => KeyRange::all().after(floor),
+            None => KeyRange::all(),
+        };
         let page = self
             .store
-            .scan(OUTBOX_TABLE, &self.producer, &KeyRange::all(), PAGE)
+            .scan(OUTBOX_TABLE, &self.producer, &range, PAGE)
             .await?;
         if page.rows.is_empty() {
+            self.raise_floor(started, None);
             return Ok(0);
         }
         let mut records = Vec::with_capacity(page.rows.len());
@@ -143,11 +185,42 @@ impl OutboxRelay {
                 .collect();
             self.store.batch(deletes).await?;
         }
+        // Nothing is pending below the first event left (one that failed, or past this page).
+        let left = match page.rows.get(delivered) {
+            Some((event_id, _)) => Some(event_id.as_str()),
+            None if page.rows.len() == PAGE => page.rows.last().map(|(id, _)| id.as_str()),
+            None => None,
+        };
+        self.raise_floor(started, left);
         // Only a prefix is removed: a later event must not overtake one that failed.
         if let Some(Err(e)) = results.into_iter().nth(delivered) {
             return Err(e);
         }
         Ok(delivered)
+    }
+
+    /// After a round that began at `started` and found nothing pending below `left` (`None`:
+    /// nothing at all), lifts the floor to [`LATE_COMMIT`] before `started`, never above
+    /// `left` and never down.
+    fn raise_floor(&self, started: SystemTime, left: Option<&str>) {
+        let since_epoch = started
+            .checked_sub(LATE_COMMIT)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        let mut candidate = uuid_v7_floor(since_epoch.as_millis() as u64);
+        if let Some(left) = left
+            && left < candidate.as_str()
+        {
+            // Below `left`, so that the next scan, which starts after the floor, finds it again.
+            match prev_key(left) {
+                Some(below) => candidate = below,
+                None => return,
+            }
+        }
+        let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
+        if floor.as_deref().is_none_or(|f| f < candidate.as_str()) {
+            *floor = Some(candidate);
+        }
     }
 
     /// Relays until `shutdown`, backing off while the bus or store fails.
@@ -176,5 +249,101 @@ impl OutboxRelay {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_sorts_below_every_id_of_its_millisecond_and_above_earlier_ones() {
+        let ms = 1_796_195_816_123u64;
+        let at = |ms: u64| {
+            uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                ms / 1000,
+                (ms % 1000) as u32 * 1_000_000,
+            ))
+            .to_string()
+        };
+        let floor = uuid_v7_floor(ms);
+        for _ in 0..100 {
+            assert!(floor < at(ms), "{floor} !< {}", at(ms));
+            assert!(at(ms - 1) < floor, "{} !< {floor}", at(ms - 1));
+        }
+        assert!(prev_key("abc").unwrap().as_str() < "abc");
+        assert_eq!(prev_key(""), None);
+    }
+
+    fn event(topic: &str, payload: &str) -> Record {
+        Record {
+            topic: topic.into(),
+            key: "k".into(),
+            payload: payload.as_bytes().to_vec(),
+            headers: Headers::default(),
+        }
+    }
+
+    fn id_at(ago: Duration) -> String {
+        let at = SystemTime::now() - ago;
+        let since = at.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            since.as_secs(),
+            since.subsec_nanos(),
+        ))
+        .to_string()
+    }
+
+    /// The relay stops scanning over what it relayed (on Cassandra: its tombstones), yet an
+    /// event whose batch committed late, with an id below ones already relayed, still goes.
+    #[tokio::test]
+    async fn rounds_scan_above_the_floor_and_still_find_late_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(
+            passerelle_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap(),
+        );
+        let bus: DynBus =
+            Arc::new(crate::sqlite::SqliteBus::open(&dir.path().join("b.db"), 1).unwrap());
+        let relay = OutboxRelay::new(store.clone(), bus.clone(), "p");
+        let mut consumer = bus.subscribe("g", &["t"]).await.unwrap();
+
+        store
+            .batch(vec![mutation(
+                "p",
+                &id_at(Duration::ZERO),
+                &event("t", "now"),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(relay.relay_once().await.unwrap(), 1);
+        let floor = relay.floor.lock().unwrap().clone().unwrap();
+        assert!(
+            floor > id_at(LATE_COMMIT + Duration::from_secs(60)),
+            "the floor stays at the start: every round would walk the whole history"
+        );
+
+        // Made 30 s ago, committed only now.
+        store
+            .batch(vec![mutation(
+                "p",
+                &id_at(Duration::from_secs(30)),
+                &event("t", "late"),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(
+            relay.relay_once().await.unwrap(),
+            1,
+            "the late event was skipped"
+        );
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            for delivery in consumer.poll(10, Duration::from_millis(200)).await.unwrap() {
+                got.push(String::from_utf8(delivery.payload).unwrap());
+            }
+        }
+        assert_eq!(got, ["now", "late"]);
     }
 }

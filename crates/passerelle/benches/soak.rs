@@ -39,12 +39,18 @@ fn rss_mib(pid: u32) -> u64 {
 fn bearer(token: String) -> impl tonic::service::Interceptor + Clone {
     let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
     move |mut request: tonic::Request<()>| {
-        request.metadata_mut().insert("authorization", value.clone());
+        request
+            .metadata_mut()
+            .insert("authorization", value.clone());
         Ok(request)
     }
 }
 
-async fn timed<T, E>(timings: &Timings, name: &'static str, call: impl std::future::Future<Output = Result<T, E>>) -> Option<T> {
+async fn timed<T, E>(
+    timings: &Timings,
+    name: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Option<T> {
     let started = Instant::now();
     let outcome = call.await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -72,7 +78,10 @@ fn pdf(len: usize, seed: u64) -> Vec<u8> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let minutes: u64 = std::env::var("SOAK_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(10);
+    let minutes: u64 = std::env::var("SOAK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(10);
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -104,17 +113,27 @@ async fn main() {
             .unwrap()
             .connect_lazy()
     };
-    let (identity, vault, directory, analytics): (Channel, Channel, Channel, Channel) =
-        (channel("identity"), channel("vault"), channel("directory"), channel("analytics"));
+    let (identity, vault, directory, analytics): (Channel, Channel, Channel, Channel) = (
+        channel("identity"),
+        channel("vault"),
+        channel("directory"),
+        channel("analytics"),
+    );
 
     let admin = IdentityClient::new(identity.clone())
-        .login(id::LoginRequest { username: "admin".into(), secret: "a soak passphrase".into() })
+        .login(id::LoginRequest {
+            username: "admin".into(),
+            secret: "a soak passphrase".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .access_token;
     let mut as_admin = IdentityClient::with_interceptor(identity.clone(), bearer(admin.clone()));
-    for (role, name) in [(id::Role::Agent, "soak-agent"), (id::Role::Manager, "soak-manager")] {
+    for (role, name) in [
+        (id::Role::Agent, "soak-agent"),
+        (id::Role::Manager, "soak-manager"),
+    ] {
         as_admin
             .create_account(id::CreateAccountRequest {
                 role: role as i32,
@@ -132,7 +151,10 @@ async fn main() {
         let identity = identity.clone();
         async move {
             IdentityClient::new(identity)
-                .login(id::LoginRequest { username: name.into(), secret: "a soak passphrase".into() })
+                .login(id::LoginRequest {
+                    username: name.into(),
+                    secret: "a soak passphrase".into(),
+                })
                 .await
                 .unwrap()
                 .into_inner()
@@ -141,7 +163,8 @@ async fn main() {
     };
     let (agent, manager) = (login("soak-agent").await, login("soak-manager").await);
     let places = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services/directory/tests/data/lieux-amiens.csv"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../services/directory/tests/data/lieux-amiens.csv"),
     )
     .unwrap();
     DirectoryClient::with_interceptor(directory.clone(), bearer(manager.clone()))
@@ -158,7 +181,12 @@ async fn main() {
     let mut workers = Vec::new();
     for worker in 0..6u64 {
         let (identity, vault, directory, analytics, agent, timings) = (
-            identity.clone(), vault.clone(), directory.clone(), analytics.clone(), agent.clone(), timings.clone(),
+            identity.clone(),
+            vault.clone(),
+            directory.clone(),
+            analytics.clone(),
+            agent.clone(),
+            timings.clone(),
         );
         workers.push(tokio::spawn(async move {
             // Each worker is a person with an account and a vault.
@@ -180,18 +208,33 @@ async fn main() {
             let mut round = 0u64;
             while Instant::now() < deadline {
                 round += 1;
-                let Some(token) = timed(&timings, "identity.Login", IdentityClient::new(identity.clone()).login(id::LoginRequest {
-                    username: name.clone(),
-                    secret: "a soak passphrase".into(),
-                }))
+                let Some(token) = timed(
+                    &timings,
+                    "identity.Login",
+                    IdentityClient::new(identity.clone()).login(id::LoginRequest {
+                        username: name.clone(),
+                        secret: "a soak passphrase".into(),
+                    }),
+                )
                 .await
                 .map(|r| r.into_inner().access_token) else {
                     continue;
                 };
-                let mut own = IdentityClient::with_interceptor(identity.clone(), bearer(token.clone()));
-                timed(&timings, "identity.GetAccount", own.get_account(id::GetAccountRequest { account_id: account.id.clone() })).await;
+                let mut own =
+                    IdentityClient::with_interceptor(identity.clone(), bearer(token.clone()));
+                timed(
+                    &timings,
+                    "identity.GetAccount",
+                    own.get_account(id::GetAccountRequest {
+                        account_id: account.id.clone(),
+                    }),
+                )
+                .await;
                 let mut safe = VaultClient::with_interceptor(vault.clone(), bearer(token.clone()));
-                let bytes = pdf(200_000 + (round % 5) as usize * 50_000, worker * 1_000_003 + round);
+                let bytes = pdf(
+                    200_000 + (round % 5) as usize * 50_000,
+                    worker * 1_000_003 + round,
+                );
                 let mut messages = vec![pb::UploadRequest {
                     part: Some(pb::upload_request::Part::Start(pb::UploadStart {
                         upload_id: uuid::Uuid::new_v4().to_string(),
@@ -205,11 +248,20 @@ async fn main() {
                 messages.extend(bytes.chunks(64 * 1024).map(|c| pb::UploadRequest {
                     part: Some(pb::upload_request::Part::Chunk(c.to_vec())),
                 }));
-                if let Some(doc) = timed(&timings, "vault.Upload", safe.upload(tokio_stream::iter(messages))).await {
+                if let Some(doc) = timed(
+                    &timings,
+                    "vault.Upload",
+                    safe.upload(tokio_stream::iter(messages)),
+                )
+                .await
+                {
                     let doc = doc.into_inner();
                     let download = async {
                         let mut stream = safe
-                            .download(pb::DownloadRequest { owner_id: account.id.clone(), document_id: doc.id.clone() })
+                            .download(pb::DownloadRequest {
+                                owner_id: account.id.clone(),
+                                document_id: doc.id.clone(),
+                            })
                             .await?
                             .into_inner();
                         let mut got = 0;
@@ -218,53 +270,75 @@ async fn main() {
                                 got += c.len();
                             }
                         }
-                        if got == bytes.len() { Ok(()) } else { Err(tonic::Status::data_loss("short")) }
+                        if got == bytes.len() {
+                            Ok(())
+                        } else {
+                            Err(tonic::Status::data_loss("short"))
+                        }
                     };
                     timed(&timings, "vault.Download", download).await;
                     // Keep the vault from filling: every other document goes again.
                     if round % 2 == 0 {
-                        timed(&timings, "vault.DeleteDocument", safe.delete_document(pb::DeleteDocumentRequest {
-                            owner_id: account.id.clone(),
-                            document_id: doc.id,
-                        }))
+                        timed(
+                            &timings,
+                            "vault.DeleteDocument",
+                            safe.delete_document(pb::DeleteDocumentRequest {
+                                owner_id: account.id.clone(),
+                                document_id: doc.id,
+                            }),
+                        )
                         .await;
                     }
                 }
-                timed(&timings, "vault.ListDocuments", safe.list_documents(pb::ListDocumentsRequest {
-                    owner_id: account.id.clone(),
-                    ..Default::default()
-                }))
+                timed(
+                    &timings,
+                    "vault.ListDocuments",
+                    safe.list_documents(pb::ListDocumentsRequest {
+                        owner_id: account.id.clone(),
+                        ..Default::default()
+                    }),
+                )
                 .await;
-                timed(&timings, "directory.SearchPlaces", DirectoryClient::new(directory.clone()).search_places(dir::SearchPlacesRequest {
-                    latitude: 49.894,
-                    longitude: 2.302,
-                    radius_m: 10_000.0,
-                    open_now: round % 3 == 0,
-                    ..Default::default()
-                }))
+                timed(
+                    &timings,
+                    "directory.SearchPlaces",
+                    DirectoryClient::new(directory.clone()).search_places(
+                        dir::SearchPlacesRequest {
+                            latitude: 49.894,
+                            longitude: 2.302,
+                            radius_m: 10_000.0,
+                            open_now: round % 3 == 0,
+                            ..Default::default()
+                        },
+                    ),
+                )
                 .await;
                 let day = format!("2026-{:02}-{:02}", 1 + round % 12, 1 + round % 28);
-                timed(&timings, "analytics.RecordResponse", AnalyticsClient::with_interceptor(analytics.clone(), bearer(agent.clone()))
-                    .record_response(an::RecordResponseRequest {
-                        answer: Some(an::SurveyAnswer {
-                            respondent_id: format!("SOAK-{worker}-{round}"),
-                            surveyed_on: day,
-                            antenna: "nord".into(),
-                            age_band: "60-74".into(),
-                            has_smartphone: "yes".into(),
-                            has_computer: "no".into(),
-                            has_internet_home: "yes".into(),
-                            email: "with_help".into(),
-                            online_procedure: "cannot".into(),
-                            tax_online: "cannot".into(),
-                            health_account: "alone".into(),
-                            job_search: "cannot".into(),
-                            video_call: "alone".into(),
-                            online_banking: "with_help".into(),
-                            spot_scam: "cannot".into(),
+                timed(
+                    &timings,
+                    "analytics.RecordResponse",
+                    AnalyticsClient::with_interceptor(analytics.clone(), bearer(agent.clone()))
+                        .record_response(an::RecordResponseRequest {
+                            answer: Some(an::SurveyAnswer {
+                                respondent_id: format!("SOAK-{worker}-{round}"),
+                                surveyed_on: day,
+                                antenna: "nord".into(),
+                                age_band: "60-74".into(),
+                                has_smartphone: "yes".into(),
+                                has_computer: "no".into(),
+                                has_internet_home: "yes".into(),
+                                email: "with_help".into(),
+                                online_procedure: "cannot".into(),
+                                tax_online: "cannot".into(),
+                                health_account: "alone".into(),
+                                job_search: "cannot".into(),
+                                video_call: "alone".into(),
+                                online_banking: "with_help".into(),
+                                spot_scam: "cannot".into(),
+                            }),
+                            beneficiary_id: String::new(),
                         }),
-                        beneficiary_id: String::new(),
-                    }))
+                )
                 .await;
             }
         }));
@@ -272,31 +346,52 @@ async fn main() {
     let started = Instant::now();
     let mut samples = Vec::new();
     while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(30).min(deadline.saturating_duration_since(Instant::now()))).await;
+        tokio::time::sleep(
+            Duration::from_secs(30).min(deadline.saturating_duration_since(Instant::now())),
+        )
+        .await;
         let rss = rss_mib(pid);
         let calls: usize = timings.lock().unwrap().values().map(|(t, _)| t.len()).sum();
-        println!("{:>5.1} min  RSS {rss:>4} MiB  {calls} calls", started.elapsed().as_secs_f64() / 60.0);
+        println!(
+            "{:>5.1} min  RSS {rss:>4} MiB  {calls} calls",
+            started.elapsed().as_secs_f64() / 60.0
+        );
         samples.push(rss);
     }
     for worker in workers {
         worker.await.unwrap();
     }
     let _ = child.kill();
-    println!("\n{:<26} {:>8} {:>7} {:>9} {:>9}", "rpc", "calls", "errors", "p50 ms", "p99 ms");
+    println!(
+        "\n{:<26} {:>8} {:>7} {:>9} {:>9}",
+        "rpc", "calls", "errors", "p50 ms", "p99 ms"
+    );
     let (mut all, mut failed) = (0usize, 0u64);
     for (name, (times, errors)) in timings.lock().unwrap().iter_mut() {
         times.sort_by(f64::total_cmp);
         let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
-        println!("{name:<26} {:>8} {errors:>7} {:>9.1} {:>9.1}", times.len(), at(0.5), at(0.99));
+        println!(
+            "{name:<26} {:>8} {errors:>7} {:>9.1} {:>9.1}",
+            times.len(),
+            at(0.5),
+            at(0.99)
+        );
         all += times.len();
         failed += *errors;
     }
     let third = (samples.len() / 3).max(1);
     let mean = |s: &[u64]| s.iter().sum::<u64>() as f64 / s.len().max(1) as f64;
-    let (first, last) = (mean(&samples[..third]), mean(&samples[samples.len() - third..]));
+    let (first, last) = (
+        mean(&samples[..third]),
+        mean(&samples[samples.len() - third..]),
+    );
     println!(
         "\n{all} calls, {failed} errors ({:.3} %); RSS first third {first:.0} MiB, last third {last:.0} MiB: {}",
         failed as f64 * 100.0 / all.max(1) as f64,
-        if last <= first * 1.15 + 16.0 { "flat" } else { "GROWING" }
+        if last <= first * 1.15 + 16.0 {
+            "flat"
+        } else {
+            "GROWING"
+        }
     );
 }

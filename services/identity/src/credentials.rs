@@ -132,8 +132,6 @@ impl Hasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
-                    // Allocated here, on first use of the thread, and kept.
-                    worker.blocks = vec![Block::default(); worker.params.block_count()];
                     loop {
                         // The lock is held only to take a job, not to run it.
                         let job = match jobs.lock() {
@@ -141,7 +139,15 @@ impl Hasher {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(&mut worker),
+                            Ok(job) => {
+                                // Allocated on the thread's first hash, then kept: memory is
+                                // spent as the load asks for it, never more than the budget.
+                                if worker.blocks.is_empty() {
+                                    worker.blocks =
+                                        vec![Block::default(); worker.params.block_count()];
+                                }
+                                job(&mut worker)
+                            }
                             Err(_) => return, // every Hasher is gone
                         }
                     }

@@ -801,6 +801,9 @@ impl Vault {
                     return Ok(Upload::done(doc));
                 }
                 let state = self.with_meta(state).await?;
+                // Again on every resumption: the first stream may have failed between its
+                // claim and this mark, and bytes must never be stored or recorded unmarked.
+                self.mark_open(&state).await?;
                 if state.completing {
                     // Every byte was stored and the quota counted; only the record was lost
                     // (a crash or a store error): write it now.
@@ -880,21 +883,7 @@ impl Vault {
                         state.upload_id
                     )));
                 }
-                // Written before any byte is: the clean-up pass never sees this upload's
-                // bytes without it (see `cleanup`).
-                self.store
-                    .put(Row::new(
-                        OPEN_UPLOADS,
-                        "open",
-                        &state.upload_id,
-                        json(&(
-                            state.owner_id.as_str(),
-                            state.document_id.as_str(),
-                            state.started_at,
-                        ))?,
-                    ))
-                    .await
-                    .map_err(unavailable)?;
+                self.mark_open(&state).await?;
                 Ok(Upload::resume(self.clone(), grant, state, raw, key, permit))
             }
         }
@@ -1201,6 +1190,20 @@ impl Vault {
     /// abandoned here. An upload is abandoned by compare-and-set on its state: if its stream
     /// moved on meanwhile, the pass leaves it alone; if the pass won, the stream's next write
     /// fails, so no document is ever recorded without its bytes.
+    /// Marks an upload open before any of its bytes is stored or recorded: the clean-up pass
+    /// never takes the bytes of a marked upload for an orphan (see `cleanup`). Idempotent.
+    async fn mark_open(&self, state: &UploadState) -> Result<(), ServiceError> {
+        let marker = json(&(
+            state.owner_id.as_str(),
+            state.document_id.as_str(),
+            state.started_at,
+        ))?;
+        self.store
+            .put(Row::new(OPEN_UPLOADS, "open", &state.upload_id, marker))
+            .await
+            .map_err(unavailable)
+    }
+
     pub async fn cleanup(&self, older_than: Duration) -> Result<Cleanup, ServiceError> {
         let cutoff = self.now() - i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
         let mut report = Cleanup::default();

@@ -460,3 +460,47 @@ async fn bad_input_is_refused_with_what_is_accepted() {
         );
     }
 }
+
+/// At the desk, the person shows they are there and agree by typing their own secret: without
+/// it, or with a wrong one, the agent records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_mandate_needs_the_persons_own_secret() {
+    let app = spawn_app().await;
+    let (agent, person, person_token) = agent_and_person(&app).await;
+    let mut client = app.client(Some(&agent));
+    let desk = |secret: &str| pb::GrantMandateRequest {
+        beneficiary_id: person.id.clone(),
+        structure: "ccas-nord".into(),
+        scopes: vec![pb::Scope::Documents as i32],
+        duration: pb::MandateDuration::OneDay as i32,
+        signature_png: crate::helpers::signature_png(),
+        beneficiary_secret: secret.into(),
+    };
+    let missing = client.grant_mandate(desk("")).await.unwrap_err();
+    assert_eq!(missing.code(), Code::InvalidArgument, "{missing:?}");
+    assert!(
+        missing.message().contains("beneficiary_secret is required"),
+        "{missing:?}"
+    );
+    let wrong = client
+        .grant_mandate(desk("not-amina-secret"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::PermissionDenied, "{wrong:?}");
+    assert!(wrong.message().contains("wrong"), "{wrong:?}");
+    let mandates = || {
+        let mut own = app.client(Some(&person_token));
+        let id = person.id.clone();
+        async move {
+            own.list_mandates(pb::ListMandatesRequest { beneficiary_id: id })
+                .await
+                .unwrap()
+                .into_inner()
+                .mandates
+                .len()
+        }
+    };
+    assert_eq!(mandates().await, 0, "a refused desk mandate was kept");
+    client.grant_mandate(desk("amina-secret")).await.unwrap();
+    assert_eq!(mandates().await, 1);
+}

@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 use crate::helpers::{
-    App, Client, OWNER, limits, new_id, pdf, spawn_app, spawn_with, start, upload,
+    App, Client, OWNER, download, limits, new_id, pdf, spawn_app, spawn_with, start, upload,
 };
 
 /// An upload whose messages the test sends one by one.
@@ -128,6 +128,54 @@ async fn an_upload_abandoned_under_its_stream_never_becomes_a_document_without_b
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().contains("abandoned"), "{status:?}");
+}
+
+/// The first stream of an upload fails between claiming its id and marking it open (a store
+/// error on the second write): its resumption must mark it again, or the clean-up pass takes
+/// its stored bytes for an orphan's and the upload then records a document without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_upload_is_marked_open_again_before_the_clean_up_sees_it() {
+    let app = spawn_app().await;
+    let mut owner = app.owner();
+    const MIB: usize = 1024 * 1024;
+    let bytes = pdf(17 * MIB, 11);
+    let id = new_id();
+    let first = OpenUpload::begin(&owner, start(&id, OWNER, bytes.len(), 0)).await;
+    first.send(&bytes[..8 * MIB + 100]).await;
+    stored(&owner, &id, 4 * MIB as i64).await;
+    first
+        .finish()
+        .await
+        .expect_err("a short stream does not make a document");
+    // What the failed write would have left: the claim without its open mark.
+    app.store.delete("open_uploads", "open", &id).await.unwrap();
+
+    let offset = owner
+        .upload_status(pb::UploadStatusRequest {
+            upload_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .received_bytes as usize;
+    let second = OpenUpload::begin(&owner, start(&id, OWNER, bytes.len(), offset)).await;
+    second.send(&bytes[offset..offset + 8 * MIB + 100]).await;
+    stored(&owner, &id, (offset + 4 * MIB) as i64).await;
+    let report = app
+        .service
+        .cleanup(Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        passerelle_vault::service::Cleanup::default(),
+        "the live upload's bytes were taken for an orphan's"
+    );
+    second.send(&bytes[offset + 8 * MIB + 100..]).await;
+    let doc = second.finish().await.expect("the resumed upload completes");
+    let (_, back, error) = download(&mut owner, OWNER, &doc.id).await.unwrap();
+    assert!(error.is_none(), "{error:?}");
+    assert!(back == bytes, "the document's bytes are not those sent");
 }
 
 /// Two uploads racing for the last room of a vault: exactly one lands.
