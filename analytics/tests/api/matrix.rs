@@ -254,7 +254,7 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
             if *caller == Caller::AgentMandated && expected == 'A' {
                 let after = access.trail(&target.person, None, 500).await.unwrap().0;
                 let mine: Vec<_> = after[before..].iter().collect();
-                if mine.is_empty() != !*audited {
+                if mine.is_empty() == *audited {
                     wrong.push(format!(
                         "{rpc:?} by a mandated agent: audited {}, expected {audited}",
                         !mine.is_empty()

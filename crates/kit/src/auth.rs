@@ -225,6 +225,7 @@ impl JwtVerifier {
             KeySource::Static(set) => keys_of(set),
             KeySource::Remote(_) => HashMap::new(),
         };
+        crate::server::install_crypto_provider();
         Self {
             inner: Arc::new(VerifierInner {
                 issuer: issuer.into(),

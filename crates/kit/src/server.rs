@@ -592,6 +592,17 @@ where
     }
 }
 
+/// Makes aws-lc-rs the process's TLS crypto provider, once. Several libraries of the platform
+/// bring rustls with both of its providers compiled in, and rustls then refuses to guess:
+/// every TLS set-up (servers, service clients, key fetches) calls this first.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error only says a provider is already installed: that one is kept.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
 /// The server's TLS settings, when a certificate and key are given.
 fn server_tls(
     args: &ServerArgs,
@@ -599,6 +610,7 @@ fn server_tls(
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
         return Ok(None);
     };
+    install_crypto_provider();
     // Checked readable at start (`check_tls`). Should one fail to read now, the empty identity
     // makes `tls_config` fail: the server does not start, and the log names the file.
     let read = |path: &std::path::Path| {
@@ -635,6 +647,7 @@ pub fn endpoint(
     if !url.starts_with("https://") {
         return Ok(endpoint);
     }
+    install_crypto_provider();
     let mut tls = tonic::transport::ClientTlsConfig::new();
     if let Some(ca) = ca {
         let pem = std::fs::read(ca)

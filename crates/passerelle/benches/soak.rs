@@ -278,7 +278,7 @@ async fn main() {
                     };
                     timed(&timings, "vault.Download", download).await;
                     // Keep the vault from filling: every other document goes again.
-                    if round % 2 == 0 {
+                    if round.is_multiple_of(2) {
                         timed(
                             &timings,
                             "vault.DeleteDocument",
@@ -307,7 +307,7 @@ async fn main() {
                             latitude: 49.894,
                             longitude: 2.302,
                             radius_m: 10_000.0,
-                            open_now: round % 3 == 0,
+                            open_now: round.is_multiple_of(3),
                             ..Default::default()
                         },
                     ),
@@ -362,6 +362,7 @@ async fn main() {
         worker.await.unwrap();
     }
     let _ = child.kill();
+    let _ = child.wait();
     println!(
         "\n{:<26} {:>8} {:>7} {:>9} {:>9}",
         "rpc", "calls", "errors", "p50 ms", "p99 ms"

@@ -177,6 +177,7 @@ fn status_of(e: &KeycloakError) -> Option<u16> {
 impl KeycloakProvider {
     /// Connects, and checks the service account works, so a wrong secret fails at start-up.
     pub async fn connect(settings: KeycloakSettings) -> Result<Self, ServiceError> {
+        passerelle_kit::server::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
