@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     // `env::set_var("PROTOC")` is unsafe in edition 2024; hand the path over instead.
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // `prost::Name` on every message: events are named from their type, never by hand.
+    config.enable_type_names();
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("passerelle_descriptor.bin"))
         .compile_with_config(config, &protos, &[root])?;

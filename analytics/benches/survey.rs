@@ -163,7 +163,7 @@ fn store_backed() {
         let rules = Rules::default_rules();
         let analytics = Analytics::new(
             store.clone(),
-            OutboxRelay::new(store, bus, "analytics"),
+            passerelle_bus::outbox::Outbox::new(store.clone(), OutboxRelay::new(store, bus, "analytics")),
             Arc::new(passerelle_kit::clock::SystemClock),
             rules.clone(),
             None,

@@ -2,6 +2,7 @@
 //! personalised pathways and the managers' dashboards.
 //!
 //! # Layout
+//! - [`config`]: its command-line options and how they become its configuration;
 //! - [`survey`]: the survey format, read from CSV or Parquet and checked row by row;
 //! - [`synthetic`]: reproducible surveys shaped like the CCAS one, for demos, tests, benches;
 //! - [`rules`]: the versioned rules file (areas, levels, modules);
@@ -10,10 +11,11 @@
 //! - [`places`]: the nearest fitting places, from the directory service;
 //! - [`service`]: imports, assessments, pathways, progress, dashboards;
 //! - [`grpc`]: the `passerelle.analytics.v1.Analytics` adapter;
-//! - [`start`](run::start): wiring.
+//! - [`start`] / [`serve`]: wiring, the erasure consumer and the server.
 #![forbid(unsafe_code)]
 
 pub mod answers;
+pub mod config;
 pub mod grpc;
 pub mod pipeline;
 pub mod places;
@@ -24,4 +26,4 @@ pub mod synthetic;
 
 mod run;
 
-pub use run::{AnalyticsConfig, Running, start};
+pub use run::{AnalyticsConfig, Running, serve, start};

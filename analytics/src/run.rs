@@ -1,16 +1,10 @@
-//! Wiring: the outbox relay, the identity-event consumer (erasure) and the server.
+//! Wiring: the outbox, the identity-event consumer (erasure) and the server.
 
-use passerelle_bus::DynBus;
-use passerelle_bus::consume;
-use passerelle_bus::outbox::OutboxRelay;
+use passerelle_bus::event;
 use passerelle_kit::CancellationToken;
-use passerelle_kit::auth::JwtVerifier;
-use passerelle_kit::clock::DynClock;
-use passerelle_kit::config::ServerArgs;
-use passerelle_kit::server::GrpcServer;
+use passerelle_kit::ServiceError;
+use passerelle_kit::base::{Launch, ServeError, ServiceBase};
 use passerelle_proto::events::v1 as events;
-use passerelle_store::DynStore;
-use prost::Message as _;
 use tokio::net::TcpListener;
 
 use crate::grpc::AnalyticsGrpc;
@@ -18,96 +12,60 @@ use crate::places::Places;
 use crate::rules::Rules;
 use crate::service::{Analytics, PRODUCER};
 
-#[derive(Clone)]
+/// Everything the analytics service is started with.
+#[derive(Clone, Debug)]
 pub struct AnalyticsConfig {
-    pub store: DynStore,
-    pub bus: DynBus,
-    pub server: ServerArgs,
-    pub verifier: Option<JwtVerifier>,
-    pub clock: DynClock,
+    pub base: ServiceBase,
     pub rules: Rules,
     /// The directory service, for the places of each pathway step.
     pub directory_url: Option<String>,
 }
 
-impl std::fmt::Debug for AnalyticsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnalyticsConfig").finish_non_exhaustive()
-    }
-}
+/// A started analytics service.
+pub type Running = passerelle_kit::base::Running<Analytics>;
 
-pub struct Running {
-    pub service: Analytics,
-    server: GrpcServer,
-}
-
-impl std::fmt::Debug for Running {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").finish_non_exhaustive()
-    }
-}
-
-pub fn start(config: AnalyticsConfig, shutdown: CancellationToken) -> Result<Running, String> {
+/// Builds the service and starts its relay and consumer; the server is ready to serve.
+pub fn start(
+    config: AnalyticsConfig,
+    shutdown: CancellationToken,
+) -> Result<Running, ServiceError> {
     let places = config
         .directory_url
         .as_deref()
-        .map(|url| Places::connect_lazy(url, config.server.tls_ca.as_deref()))
-        .transpose()?;
-    let relay = OutboxRelay::new(config.store.clone(), config.bus.clone(), PRODUCER);
+        .map(|url| Places::connect_lazy(url, config.base.server.tls_ca.as_deref()))
+        .transpose()
+        .map_err(ServiceError::invalid)?;
+    let mut launch = Launch::new(&config.base, &shutdown);
     let service = Analytics::new(
-        config.store.clone(),
-        relay.clone(),
-        config.clock.clone(),
+        config.base.store.clone(),
+        launch.outbox(PRODUCER),
+        config.base.clock.clone(),
         config.rules.clone(),
         places,
     );
-    let health = passerelle_kit::health::Health::default();
-    let mut tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
     // An erased account takes its surveys and pathways with it.
     {
-        let (service, bus, store, health) = (
-            service.clone(),
-            config.bus.clone(),
-            config.store.clone(),
-            health.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let handler = move |envelope: events::Envelope, _| {
-                let service = service.clone();
-                async move {
-                    if envelope.event_type == "passerelle.events.v1.AccountErased" {
-                        let erased = events::AccountErased::decode(envelope.payload.as_slice())?;
-                        service.erase_person(&erased.account_id).await?;
-                    }
-                    Ok::<(), consume::Failure>(())
+        let service = service.clone();
+        launch.consume("analytics", &["passerelle.identity"], move |envelope, _| {
+            let service = service.clone();
+            async move {
+                if let Some(erased) = event::payload::<events::AccountErased>(&envelope)? {
+                    service.erase_person(&erased.account_id).await?;
                 }
-            };
-            consume::run(
-                bus,
-                store,
-                "analytics",
-                &["passerelle.identity"],
-                handler,
-                health,
-                shutdown,
-            )
-            .await;
-        }));
+                Ok(())
+            }
+        });
     }
-    let server = GrpcServer::new(config.server.clone())
-        .with_health(health)
-        .with_auth(config.verifier.clone())
-        .add_service(AnalyticsGrpc::new(service.clone()).into_server())
-        .with_tasks(tasks);
-    Ok(Running { service, server })
+    let grpc = AnalyticsGrpc::new(service.clone());
+    Ok(launch.running(service, |server| server.add_service(grpc.into_server())))
 }
 
-impl Running {
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> Result<(), tonic::transport::Error> {
-        self.server.serve(listener, shutdown).await
-    }
+/// `start` then serve on `listener` until `shutdown`.
+pub async fn serve(
+    config: AnalyticsConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let started = start(config, shutdown.clone());
+    passerelle_kit::base::serve(std::future::ready(started), listener, shutdown).await
 }

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use passerelle_access::{Access, Grant, Scope};
-use passerelle_bus::event;
-use passerelle_bus::outbox::{self, OutboxRelay};
+use passerelle_bus::outbox::Outbox;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_kit::clock::DynClock;
@@ -37,18 +36,6 @@ const PEOPLE: &str = "analytics_people";
 const BUCKETS: u32 = 64;
 /// Answers written per store batch during an import.
 const IMPORT_BATCH: usize = 500;
-
-fn unavailable(e: passerelle_store::Error) -> ServiceError {
-    ServiceError::Unavailable(format!("the store did not answer: {e}"))
-}
-
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(e.to_string())
-}
-
-fn invalid(message: impl Into<String>) -> ServiceError {
-    ServiceError::InvalidArgument(message.into())
-}
 
 /// The store partition of a respondent's answers (FNV-1a of the id).
 fn bucket(respondent: &str) -> String {
@@ -113,7 +100,7 @@ struct PlaceRecord {
 #[derive(Clone)]
 pub struct Analytics {
     store: DynStore,
-    relay: OutboxRelay,
+    outbox: Outbox,
     access: Access,
     clock: DynClock,
     rules: Arc<Rules>,
@@ -148,15 +135,10 @@ fn is_staff(principal: &Principal, roles: &[Role]) -> bool {
 
 impl Analytics {
     async fn owner(&self, respondent: &str) -> Result<Option<(Owner, Vec<u8>)>, ServiceError> {
-        let Some(raw) = self
-            .store
-            .get(OWNERS, respondent, "")
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some(raw) = self.store.get(OWNERS, respondent, "").await? else {
             return Ok(None);
         };
-        let owner = serde_json::from_slice(&raw).map_err(internal)?;
+        let owner = serde_json::from_slice(&raw).map_err(ServiceError::internal)?;
         Ok(Some((owner, raw)))
     }
 
@@ -219,7 +201,7 @@ impl Analytics {
                 OWNERS,
                 respondent,
                 "",
-                serde_json::to_vec(&linked).map_err(internal)?,
+                serde_json::to_vec(&linked).map_err(ServiceError::internal)?,
             )),
             Mutation::Put(Row::new(
                 PEOPLE,
@@ -233,11 +215,7 @@ impl Analytics {
     /// Erases what analytics holds about an account (on `AccountErased`): the surveys linked
     /// to it, its pathways and their steps. The dashboards then count without them.
     pub async fn erase_person(&self, person: &str) -> Result<usize, ServiceError> {
-        let index = self
-            .store
-            .scan_all(PEOPLE, person)
-            .await
-            .map_err(unavailable)?;
+        let index = self.store.scan_all(PEOPLE, person).await?;
         let mut batch = Vec::new();
         for (entry, _) in &index {
             if let Some(respondent) = entry.strip_prefix("respondent/") {
@@ -247,12 +225,7 @@ impl Analytics {
                 batch.push(Mutation::delete(OWNERS, respondent, ""));
             } else if let Some(pathway) = entry.strip_prefix("pathway/") {
                 batch.push(Mutation::delete(PATHWAYS, pathway, ""));
-                for (module, _) in self
-                    .store
-                    .scan_all(STEPS_DONE, pathway)
-                    .await
-                    .map_err(unavailable)?
-                {
+                for (module, _) in self.store.scan_all(STEPS_DONE, pathway).await? {
                     batch.push(Mutation::delete(STEPS_DONE, pathway, module));
                 }
             }
@@ -260,7 +233,7 @@ impl Analytics {
         }
         let erased = index.len();
         if !batch.is_empty() {
-            self.store.batch(batch).await.map_err(unavailable)?;
+            self.store.batch(batch).await?;
             tracing::info!(account_id = %person, entries = erased, "analytics erased an account's surveys and pathways");
         }
         Ok(erased)
@@ -278,16 +251,16 @@ async fn blocking<T: Send + 'static>(
         .spawn(move || {
             let _ = done.send(work());
         })
-        .map_err(internal)?;
+        .map_err(ServiceError::internal)?;
     result
         .await
-        .map_err(|_| internal("the analytics computation stopped unexpectedly"))?
+        .map_err(|_| ServiceError::internal("the analytics computation stopped unexpectedly"))?
 }
 
 impl Analytics {
     pub fn new(
         store: DynStore,
-        relay: OutboxRelay,
+        outbox: Outbox,
         clock: DynClock,
         rules: Rules,
         places: Option<Places>,
@@ -295,7 +268,7 @@ impl Analytics {
         Self {
             access: Access::new(store.clone()),
             store,
-            relay,
+            outbox,
             clock,
             rules: Arc::new(rules),
             places,
@@ -310,13 +283,8 @@ impl Analytics {
     pub async fn all_answers(&self) -> Result<Vec<Answer>, ServiceError> {
         let mut out = Vec::new();
         for b in 0..BUCKETS {
-            for (_, bytes) in self
-                .store
-                .scan_all(ANSWERS, &format!("b{b:02}"))
-                .await
-                .map_err(unavailable)?
-            {
-                out.push(Answer::decode(&bytes).map_err(internal)?);
+            for (_, bytes) in self.store.scan_all(ANSWERS, &format!("b{b:02}")).await? {
+                out.push(Answer::decode(&bytes).map_err(ServiceError::internal)?);
             }
         }
         Ok(out)
@@ -332,11 +300,10 @@ impl Analytics {
                 &KeyRange::prefix(&format!("{respondent}/")),
                 10_000,
             )
-            .await
-            .map_err(unavailable)?;
+            .await?;
         page.rows
             .iter()
-            .map(|(_, bytes)| Answer::decode(bytes).map_err(internal))
+            .map(|(_, bytes)| Answer::decode(bytes).map_err(ServiceError::internal))
             .collect()
     }
 
@@ -372,15 +339,12 @@ impl Analytics {
                 bytes,
             )));
             if batch.len() >= IMPORT_BATCH {
-                self.store
-                    .batch(std::mem::take(&mut batch))
-                    .await
-                    .map_err(unavailable)?;
+                self.store.batch(std::mem::take(&mut batch)).await?;
                 progress(done + 1, total);
             }
         }
         if !batch.is_empty() {
-            self.store.batch(batch).await.map_err(unavailable)?;
+            self.store.batch(batch).await?;
         }
         progress(total, total);
         Ok(())
@@ -395,8 +359,9 @@ impl Analytics {
     ) -> Result<ImportReport, ServiceError> {
         let path = path.to_owned();
         let (checked, rows) = blocking(move || {
-            let checked = survey::read_checked(&path).map_err(|e| invalid(e.to_string()))?;
-            let rows = answers::from_frame(&checked.good).map_err(internal)?;
+            let checked =
+                survey::read_checked(&path).map_err(|e| ServiceError::invalid(e.to_string()))?;
+            let rows = answers::from_frame(&checked.good).map_err(ServiceError::internal)?;
             Ok((checked, rows))
         })
         .await?;
@@ -422,7 +387,7 @@ impl Analytics {
     /// Scores and levels of answers, through the same Polars pipeline as the dashboards.
     pub async fn assess(&self, answers: Vec<Answer>) -> Result<Vec<pb::Assessment>, ServiceError> {
         let rules = Arc::clone(&self.rules);
-        blocking(move || assess(&rules, &answers).map_err(internal)).await
+        blocking(move || assess(&rules, &answers).map_err(ServiceError::internal)).await
     }
 
     /// Records one answer (a survey or a re-survey), checked like a file's row: for `person`
@@ -451,20 +416,21 @@ impl Analytics {
             }
         };
         let answer = blocking(move || {
-            let lf = survey::from_text(&[text]).map_err(|e| invalid(e.to_string()))?;
-            let checked = survey::check(lf).map_err(|e| invalid(e.to_string()))?;
+            let lf =
+                survey::from_text(&[text]).map_err(|e| ServiceError::invalid(e.to_string()))?;
+            let checked = survey::check(lf).map_err(|e| ServiceError::invalid(e.to_string()))?;
             if !checked.rejections.is_empty() {
                 let reasons: Vec<String> = checked
                     .rejections
                     .iter()
                     .map(|r| format!("{} `{}`: expected {}", r.field, r.value, r.accepted))
                     .collect();
-                return Err(invalid(reasons.join("; ")));
+                return Err(ServiceError::invalid(reasons.join("; ")));
             }
-            let mut rows = answers::from_frame(&checked.good).map_err(internal)?;
+            let mut rows = answers::from_frame(&checked.good).map_err(ServiceError::internal)?;
             rows.pop()
                 .map(|(_, a)| a)
-                .ok_or_else(|| invalid("the answer is empty"))
+                .ok_or_else(|| ServiceError::invalid("the answer is empty"))
         })
         .await?;
         let respondent = answer.respondent_id.clone();
@@ -505,10 +471,9 @@ impl Analytics {
                         OWNERS,
                         &respondent,
                         "",
-                        serde_json::to_vec(&owner).map_err(internal)?,
+                        serde_json::to_vec(&owner).map_err(ServiceError::internal)?,
                     ))
-                    .await
-                    .map_err(unavailable)?;
+                    .await?;
                 if !claimed {
                     return Err(ServiceError::Aborted(format!(
                         "respondent `{respondent}` was recorded by someone else at the same moment: try again"
@@ -534,9 +499,11 @@ impl Analytics {
                 self.clock.now(),
             ));
         }
-        self.store.batch(batch).await.map_err(unavailable)?;
+        self.store.batch(batch).await?;
         let mut assessed = self.assess(vec![answer]).await?;
-        assessed.pop().ok_or_else(|| internal("no assessment"))
+        assessed
+            .pop()
+            .ok_or_else(|| ServiceError::internal("no assessment"))
     }
 
     pub async fn respondent(
@@ -562,7 +529,7 @@ impl Analytics {
                 self.clock.now(),
             )
         {
-            self.store.batch(vec![entry]).await.map_err(unavailable)?;
+            self.store.batch(vec![entry]).await?;
         }
         self.assess(answers).await
     }
@@ -574,7 +541,7 @@ impl Analytics {
     ) -> Result<pb::Pathway, ServiceError> {
         let beneficiary = request.beneficiary_id.trim().to_owned();
         if beneficiary.is_empty() {
-            return Err(invalid(
+            return Err(ServiceError::invalid(
                 "beneficiary_id is required: the person's account id",
             ));
         }
@@ -582,7 +549,7 @@ impl Analytics {
             "" | "fr" => "fr",
             "en" => "en",
             other => {
-                return Err(invalid(format!(
+                return Err(ServiceError::invalid(format!(
                     "language `{other}` is not offered: expected fr or en"
                 )));
             }
@@ -630,7 +597,7 @@ impl Analytics {
         let location = match (request.latitude, request.longitude) {
             (Some(latitude), Some(longitude)) => {
                 if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
-                    return Err(invalid(
+                    return Err(ServiceError::invalid(
                         "latitude goes from -90 to 90 and longitude from -180 to 180",
                     ));
                 }
@@ -641,17 +608,20 @@ impl Analytics {
                 .antennas
                 .get(&baseline.antenna)
                 .map(|l| (l.latitude, l.longitude)),
-            _ => return Err(invalid("give both latitude and longitude, or neither")),
+            _ => {
+                return Err(ServiceError::invalid(
+                    "give both latitude and longitude, or neither",
+                ));
+            }
         };
         let mut places_note = String::new();
         let mut steps = Vec::new();
         // Modules often ask for the same services: each search is made once.
         let mut searched: HashMap<Vec<String>, Vec<PlaceRecord>> = HashMap::new();
         for id in &modules {
-            let module = self
-                .rules
-                .module(id)
-                .ok_or_else(|| internal(format!("module {id} is not in the rules")))?;
+            let module = self.rules.module(id).ok_or_else(|| {
+                ServiceError::internal(format!("module {id} is not in the rules"))
+            })?;
             let mut places = Vec::new();
             match (&self.places, location) {
                 (Some(_), Some(_)) if searched.contains_key(&module.services) => {
@@ -717,9 +687,7 @@ impl Analytics {
                 .unwrap_or_else(|| principal.subject.clone()),
             places_note,
         };
-        let (envelope, event_record) = event::new_record(
-            PRODUCER,
-            "passerelle.events.v1.PathwayAssigned",
+        let event_mutation = self.outbox.event(
             &beneficiary,
             &events::PathwayAssigned {
                 pathway_id: record.id.clone(),
@@ -742,9 +710,9 @@ impl Analytics {
                 PATHWAYS,
                 &record.id,
                 "",
-                serde_json::to_vec(&record).map_err(internal)?,
+                serde_json::to_vec(&record).map_err(ServiceError::internal)?,
             )),
-            outbox::mutation(PRODUCER, &envelope.event_id, &event_record),
+            event_mutation,
             Mutation::Put(Row::new(
                 PEOPLE,
                 &beneficiary,
@@ -760,8 +728,7 @@ impl Analytics {
             &format!("pathway {} ({})", record.id, modules.join(", ")),
             now,
         ));
-        self.store.batch(batch).await.map_err(unavailable)?;
-        self.relay.notify();
+        self.outbox.commit(batch).await?;
         tracing::info!(pathway_id = %record.id, steps = record.steps.len(), "pathway assigned");
         self.to_pb(&record, assessed.into_iter().next()).await
     }
@@ -771,16 +738,11 @@ impl Analytics {
         let bytes = self
             .store
             .get(PATHWAYS, id, "")
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no pathway `{id}`")))?;
-        let mut record: PathwayRecord = serde_json::from_slice(&bytes).map_err(internal)?;
-        for (module, at) in self
-            .store
-            .scan_all(STEPS_DONE, id)
-            .await
-            .map_err(unavailable)?
-        {
+        let mut record: PathwayRecord =
+            serde_json::from_slice(&bytes).map_err(ServiceError::internal)?;
+        for (module, at) in self.store.scan_all(STEPS_DONE, id).await? {
             let at = std::str::from_utf8(&at)
                 .ok()
                 .and_then(|t| t.parse::<i64>().ok());
@@ -821,7 +783,7 @@ impl Analytics {
             &format!("pathway {}", record.id),
             self.clock.now(),
         ) {
-            self.store.batch(vec![entry]).await.map_err(unavailable)?;
+            self.store.batch(vec![entry]).await?;
         }
         Ok(())
     }
@@ -842,7 +804,7 @@ impl Analytics {
             .await?;
         let ids: Vec<String> = record.steps.iter().map(|s| s.module_id.clone()).collect();
         let Some(step) = record.steps.iter_mut().find(|s| s.module_id == module) else {
-            return Err(invalid(format!(
+            return Err(ServiceError::invalid(format!(
                 "module `{module}` is not a step of this pathway: its steps are {}",
                 ids.join(", ")
             )));
@@ -856,9 +818,7 @@ impl Analytics {
             .actor
             .clone()
             .unwrap_or_else(|| principal.subject.clone());
-        let (envelope, event_record) = event::new_record(
-            PRODUCER,
-            "passerelle.events.v1.PathwayStepCompleted",
+        let event_mutation = self.outbox.event(
             &record.beneficiary_id,
             &events::PathwayStepCompleted {
                 pathway_id: record.id.clone(),
@@ -876,7 +836,7 @@ impl Analytics {
                 module,
                 now.to_string().into_bytes(),
             )),
-            outbox::mutation(PRODUCER, &envelope.event_id, &event_record),
+            event_mutation,
         ];
         batch.extend(self.access.audit(
             &record.beneficiary_id,
@@ -885,8 +845,7 @@ impl Analytics {
             &format!("pathway {}: {module} done", record.id),
             now,
         ));
-        self.store.batch(batch).await.map_err(unavailable)?;
-        self.relay.notify();
+        self.outbox.commit(batch).await?;
         self.to_pb(&record, None).await
     }
 
@@ -913,8 +872,12 @@ impl Analytics {
             .pop()
             .unwrap_or_else(|| record.baseline.clone());
         let mut assessed = self.assess(vec![record.baseline.clone(), latest]).await?;
-        let latest = assessed.pop().ok_or_else(|| internal("no assessment"))?;
-        let baseline = assessed.pop().ok_or_else(|| internal("no assessment"))?;
+        let latest = assessed
+            .pop()
+            .ok_or_else(|| ServiceError::internal("no assessment"))?;
+        let baseline = assessed
+            .pop()
+            .ok_or_else(|| ServiceError::internal("no assessment"))?;
         let areas = baseline
             .areas
             .iter()
@@ -946,8 +909,9 @@ impl Analytics {
         let count = all.len();
         let rules = Arc::clone(&self.rules);
         let dashboards = blocking(move || {
-            let rows = answers::to_frame(&all).map_err(internal)?;
-            pipeline::dashboards(pipeline::scored(rows, &rules), &rules, period).map_err(internal)
+            let rows = answers::to_frame(&all).map_err(ServiceError::internal)?;
+            pipeline::dashboards(pipeline::scored(rows, &rules), &rules, period)
+                .map_err(ServiceError::internal)
         })
         .await?;
         Ok((dashboards, count))
@@ -962,7 +926,7 @@ impl Analytics {
         let period = if period.trim().is_empty() {
             Period::default()
         } else {
-            Period::parse(period).map_err(invalid)?
+            Period::parse(period).map_err(ServiceError::invalid)?
         };
         let (dashboards, answers) = self.dashboards(period).await?;
         let (tables, respondents) = blocking(move || {
@@ -983,7 +947,7 @@ impl Analytics {
                 CsvWriter::new(&mut csv)
                     .include_header(true)
                     .finish(&mut table)
-                    .map_err(internal)?;
+                    .map_err(ServiceError::internal)?;
                 tables.push(pb::Table {
                     name: name.to_owned(),
                     csv,

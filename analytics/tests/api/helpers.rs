@@ -11,7 +11,7 @@ use passerelle_bus::sqlite::SqliteBus;
 use passerelle_kit::CancellationToken;
 use passerelle_kit::clock::{Clock, SystemClock};
 use passerelle_kit::config::ServerArgs;
-use passerelle_kit::testing::{Bearer, TestIssuer};
+use passerelle_kit::testing::{Bearer, TestEngines, TestIssuer, serve_local};
 use passerelle_proto::analytics::v1::analytics_client::AnalyticsClient;
 use passerelle_store::DynStore;
 use passerelle_store::sqlite::SqliteStore;
@@ -30,7 +30,7 @@ pub struct App {
     pub service: Analytics,
     pub issuer: TestIssuer,
     pub shutdown: CancellationToken,
-    pub dir: tempfile::TempDir,
+    pub engines: TestEngines,
 }
 
 impl Drop for App {
@@ -50,11 +50,13 @@ async fn spawn_directory(dir: &std::path::Path, shutdown: &CancellationToken) ->
     let store: DynStore = Arc::new(SqliteStore::open(&dir.join("directory.db")).unwrap());
     let bus: DynBus = Arc::new(SqliteBus::open(&dir.join("directory-bus.db"), 2).unwrap());
     let config = passerelle_directory::DirectoryConfig {
-        store,
-        bus,
-        server: ServerArgs::default(),
-        verifier: None,
-        clock: Arc::new(SystemClock),
+        base: passerelle_kit::base::ServiceBase {
+            store,
+            bus,
+            server: ServerArgs::default(),
+            verifier: None,
+            clock: Arc::new(SystemClock),
+        },
         replica: "test".into(),
     };
     let running = passerelle_directory::start(config, shutdown.clone())
@@ -80,42 +82,30 @@ async fn spawn_directory(dir: &std::path::Path, shutdown: &CancellationToken) ->
 
 /// The analytics service; with `directory`, a directory service beside it.
 pub async fn spawn_app(directory: bool) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
-    let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
+    let engines = TestEngines::new();
     let issuer = TestIssuer::default();
     let shutdown = CancellationToken::new();
     let directory_url = if directory {
-        Some(spawn_directory(dir.path(), &shutdown).await)
+        Some(spawn_directory(engines.dir.path(), &shutdown).await)
     } else {
         None
     };
     let config = AnalyticsConfig {
-        store: store.clone(),
-        bus: bus.clone(),
-        server: ServerArgs::default(),
-        verifier: Some(issuer.verifier()),
-        clock: Arc::new(SystemClock),
+        base: engines.base(Some(issuer.verifier()), Arc::new(SystemClock)),
         rules: Rules::default_rules(),
         directory_url,
     };
     let running = passerelle_analytics::start(config, shutdown.clone()).unwrap();
     let service = running.service.clone();
-    let (listener, addr) = listen().await;
-    tokio::spawn(running.serve(listener, shutdown.clone()));
-    let channel = tonic::transport::Endpoint::from_shared(addr)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let (_, channel) = serve_local(running, &shutdown).await;
     App {
         channel,
-        store,
-        bus,
+        store: engines.store.clone(),
+        bus: engines.bus.clone(),
         service,
         issuer,
         shutdown,
-        dir,
+        engines,
     }
 }
 
@@ -158,7 +148,7 @@ impl App {
 
 /// A CSV survey file under the app's directory.
 pub fn write(app: &App, name: &str, text: &str) -> std::path::PathBuf {
-    let path = app.dir.path().join(name);
+    let path = app.engines.dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -13,7 +13,7 @@ const HEADER: &str = "respondent_id,surveyed_on,antenna,age_band,has_smartphone,
 #[tokio::test]
 async fn a_survey_shaped_like_the_ccas_one_gives_back_70_and_36_percent() {
     let app = spawn_app(false).await;
-    let path = app.dir.path().join("ccas.csv");
+    let path = app.engines.dir.path().join("ccas.csv");
     synthetic::write_csv(&path, 2_000, 2026).unwrap();
     let mut seen = Vec::new();
     let report = app
@@ -155,7 +155,7 @@ async fn bad_rows_are_reported_with_line_and_field_and_good_rows_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn importing_the_same_survey_again_adds_nothing_whatever_the_format() {
     let app = spawn_app(false).await;
-    let csv = app.dir.path().join("survey.csv");
+    let csv = app.engines.dir.path().join("survey.csv");
     synthetic::write_csv(&csv, 500, 1).unwrap();
     let first = app.service.import_file(&csv, |_, _| {}).await.unwrap();
     assert_eq!(first.imported, 500);
@@ -176,7 +176,7 @@ async fn importing_the_same_survey_again_adds_nothing_whatever_the_format() {
         ])
         .collect()
         .unwrap();
-    let parquet = app.dir.path().join("survey.parquet");
+    let parquet = app.engines.dir.path().join("survey.parquet");
     ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
         .finish(&mut frame)
         .unwrap();

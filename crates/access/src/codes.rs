@@ -8,8 +8,8 @@ use base64::Engine as _;
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-use passerelle_kit::ServiceError;
-use passerelle_kit::secrets::random;
+use passerelle_core::ServiceError;
+use passerelle_core::secrets::random;
 
 /// A new code, `XXXX-XXXX-XXXX`.
 pub fn new_code() -> Result<String, ServiceError> {

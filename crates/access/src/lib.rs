@@ -21,8 +21,8 @@ pub mod throttle;
 
 use std::collections::BTreeSet;
 
-use passerelle_kit::ServiceError;
-use passerelle_kit::auth::{Principal, Role};
+use passerelle_core::ServiceError;
+use passerelle_core::principal::{Principal, Role};
 use passerelle_store::{DynStore, KeyRange, Mutation, Row};
 use serde::{Deserialize, Serialize};
 

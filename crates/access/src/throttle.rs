@@ -2,7 +2,7 @@
 //!
 //! Failures are counted per key — a name (whether or not an account has it, so the answers
 //! never tell) or a source address (the client's, as the trusted proxy in front says: see
-//! `passerelle_kit::server::client_address`) — in the store, so every replica sees the same
+//! `passerelle_core::server::client_address`) — in the store, so every replica sees the same
 //! counts. Every attempt counts as a failure from the moment it is taken until it succeeds. Past
 //! a free allowance, each further failure makes the next attempt wait twice as long, up to
 //! [`MAX_DELAY`]: nobody is ever locked out for good — at worst they wait 15 minutes, and the
@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use passerelle_kit::ServiceError;
+use passerelle_core::ServiceError;
 use passerelle_store::{DynStore, Row};
 use serde::{Deserialize, Serialize};
 
@@ -97,10 +97,6 @@ impl std::fmt::Debug for Throttle {
     }
 }
 
-fn unavailable(e: passerelle_store::Error) -> ServiceError {
-    ServiceError::Unavailable(format!("the store did not answer: {e}"))
-}
-
 fn too_many(wait: i64) -> ServiceError {
     ServiceError::ResourceExhausted(format!(
         "too many attempts: wait {wait} seconds, then try again"
@@ -128,11 +124,7 @@ impl Throttle {
     }
 
     async fn read(&self, key: &ThrottleKey) -> Result<(Counter, Option<Vec<u8>>), ServiceError> {
-        let raw = self
-            .store
-            .get(THROTTLE_TABLE, &key.partition(), "")
-            .await
-            .map_err(unavailable)?;
+        let raw = self.store.get(THROTTLE_TABLE, &key.partition(), "").await?;
         let counter = raw
             .as_deref()
             .and_then(|b| serde_json::from_slice(b).ok())
@@ -173,8 +165,7 @@ impl Throttle {
             let written = match raw {
                 Some(raw) => self.store.compare_and_set(row, &raw).await,
                 None => self.store.put_if_absent(row).await,
-            }
-            .map_err(unavailable)?;
+            }?;
             if written {
                 return Ok(());
             }

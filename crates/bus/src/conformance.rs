@@ -303,7 +303,7 @@ pub async fn outbox_to_idempotent_consumer(bus: DynBus, store: DynStore) {
                         Ok(())
                     }
                 },
-                passerelle_kit::health::Health::default(),
+                passerelle_core::health::Health::default(),
                 shutdown,
             )
             .await

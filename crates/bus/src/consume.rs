@@ -19,8 +19,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use passerelle_kit::ServiceError;
-use passerelle_kit::health::Health;
+use passerelle_core::ServiceError;
+use passerelle_core::health::Health;
 use passerelle_proto::events::v1::Envelope;
 use passerelle_store::{DynStore, Mutation, Row};
 use prost::Message as _;

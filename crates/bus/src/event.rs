@@ -37,13 +37,24 @@ pub fn new_record(
     (envelope, record)
 }
 
+/// The payload of `envelope` as `M` when the event is of that type (events are named from
+/// their protobuf type), `None` when it is another event.
+pub fn payload<M: Message + Default + prost::Name>(
+    envelope: &Envelope,
+) -> Result<Option<M>, prost::DecodeError> {
+    if envelope.event_type != M::full_name() {
+        return Ok(None);
+    }
+    M::decode(envelope.payload.as_slice()).map(Some)
+}
+
 /// The bus record carrying `envelope` on `topic`.
 pub fn to_record(topic: &str, envelope: &Envelope) -> Record {
     let mut headers = Headers::default();
     headers.insert(HEADER_EVENT_ID, envelope.event_id.as_bytes());
     headers.insert(HEADER_EVENT_TYPE, envelope.event_type.as_bytes());
     headers.insert(HEADER_PRODUCER, envelope.producer.as_bytes());
-    for (name, value) in passerelle_kit::telemetry::current_trace_headers() {
+    for (name, value) in passerelle_core::trace::current_trace_headers() {
         headers.insert(name, value.into_bytes());
     }
     Record {
@@ -66,7 +77,7 @@ pub fn decode(delivery: &Delivery) -> Result<Envelope> {
 
 /// Makes `span` a child of the trace that produced `delivery`.
 pub fn follow_trace(span: &tracing::Span, delivery: &Delivery) {
-    passerelle_kit::telemetry::set_parent_from(span, |name| delivery.headers.get_str(name));
+    passerelle_core::trace::set_parent_from(span, |name| delivery.headers.get_str(name));
 }
 
 fn prost_types_timestamp(time: SystemTime) -> passerelle_proto::prost_types::Timestamp {

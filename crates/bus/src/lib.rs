@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod consume;
 mod error;

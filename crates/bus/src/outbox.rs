@@ -83,6 +83,54 @@ pub fn mutation(producer: &str, event_id: &str, record: &Record) -> Mutation {
     ))
 }
 
+/// A service's outbox: where its state changes and their events are written together. Every
+/// service writes through one of these: events named from their protobuf type, one batch per
+/// change, the relay woken once the batch is in.
+#[derive(Clone)]
+pub struct Outbox {
+    store: DynStore,
+    relay: OutboxRelay,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("producer", &self.relay.producer)
+            .finish()
+    }
+}
+
+impl Outbox {
+    /// The outbox of `relay`'s producer; run the relay (`relay().clone().run(..)`) beside it.
+    pub fn new(store: DynStore, relay: OutboxRelay) -> Self {
+        Self { store, relay }
+    }
+
+    pub fn producer(&self) -> &str {
+        &self.relay.producer
+    }
+
+    pub fn relay(&self) -> &OutboxRelay {
+        &self.relay
+    }
+
+    /// The mutation that sends `payload` as an event about `aggregate` (its partition key),
+    /// typed by its protobuf name (`passerelle.events.v1.AccountCreated`).
+    pub fn event<M: Message + prost::Name>(&self, aggregate: &str, payload: &M) -> Mutation {
+        let (envelope, record) =
+            crate::event::new_record(&self.relay.producer, &M::full_name(), aggregate, payload);
+        mutation(&self.relay.producer, &envelope.event_id, &record)
+    }
+
+    /// Writes `mutations` (state and events) in one atomic batch, then wakes the relay so the
+    /// events leave at once.
+    pub async fn commit(&self, mutations: Vec<Mutation>) -> passerelle_store::Result<()> {
+        self.store.batch(mutations).await?;
+        self.relay.notify();
+        Ok(())
+    }
+}
+
 /// Moves `producer`'s outbox to the bus. Run one per producer (a singleton in the cluster).
 #[derive(Clone)]
 pub struct OutboxRelay {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use passerelle_bus::conformance::{kafka_bus, unique_name};
 use passerelle_bus::{consume, event};
-use passerelle_kit::CancellationToken;
-use passerelle_kit::health::Health;
+use passerelle_core::CancellationToken;
+use passerelle_core::health::Health;
 use passerelle_proto::events::v1 as events;
 use passerelle_store::DynStore;
 use passerelle_store::sqlite::SqliteStore;

@@ -16,6 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
 use crate::error::ServiceError;
+pub use passerelle_core::principal::{Principal, Role};
 
 /// The audience (`aud`) of every token meant for Passerelle's services.
 pub const AUDIENCE: &str = "passerelle";
@@ -24,85 +25,6 @@ pub const AUDIENCE: &str = "passerelle";
 pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY: Duration = Duration::from_secs(30);
-
-/// The roles Passerelle knows. Other roles in a token (Keycloak adds `offline_access`,
-/// `default-roles-…`) are ignored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Beneficiary,
-    Agent,
-    Volunteer,
-    Manager,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Beneficiary,
-        Role::Agent,
-        Role::Volunteer,
-        Role::Manager,
-        Role::Admin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Beneficiary => "beneficiary",
-            Role::Agent => "agent",
-            Role::Volunteer => "volunteer",
-            Role::Manager => "manager",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Who is calling, as the verified token says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    /// The person the request is about and for (`sub`).
-    pub subject: String,
-    pub roles: Vec<Role>,
-    /// The structure (CCAS antenna, France Services, association) of an agent or volunteer.
-    pub structure: Option<String>,
-    /// The agent acting on the subject's behalf, when there is one (`act.sub`).
-    pub actor: Option<String>,
-    /// The client the token was issued to (`azp`).
-    pub client: Option<String>,
-    /// The token id (`jti`), for audit trails.
-    pub token_id: Option<String>,
-    /// OAuth scopes (`scope`, space-separated). On a delegated token, the mandate scopes the
-    /// actor may use.
-    pub scopes: Vec<String>,
-}
-
-impl Principal {
-    pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    /// Fails with PERMISSION_DENIED unless the principal holds one of `roles`.
-    pub fn require_any(&self, roles: &[Role]) -> Result<(), ServiceError> {
-        if roles.iter().any(|r| self.has_role(*r)) {
-            Ok(())
-        } else {
-            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ServiceError::PermissionDenied(format!(
-                "this needs one of the roles {}",
-                names.join(", ")
-            )))
-        }
-    }
-}
 
 /// Why a token was refused. Each message says what was wrong and what is expected.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

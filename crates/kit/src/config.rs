@@ -74,6 +74,78 @@ impl EngineArgs {
     }
 }
 
+/// The opened store and event bus, shared by every service of a process.
+#[derive(Clone)]
+pub struct Engines {
+    pub store: passerelle_store::DynStore,
+    pub bus: passerelle_bus::DynBus,
+}
+
+impl std::fmt::Debug for Engines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engines")
+            .field("store", &self.store.engine())
+            .field("bus", &self.bus.engine())
+            .finish()
+    }
+}
+
+impl EngineArgs {
+    /// Opens the store and the bus these options name.
+    pub async fn open(&self) -> Result<Engines, String> {
+        let store = passerelle_store::open(&self.store_url())
+            .await
+            .map_err(|e| format!("cannot open the store: {e}"))?;
+        let bus = passerelle_bus::open(&self.bus_url())
+            .await
+            .map_err(|e| format!("cannot open the event bus: {e}"))?;
+        Ok(Engines { store, bus })
+    }
+}
+
+impl Engines {
+    /// Prunes the event log past `retention`, now and every hour (the embedded log; Kafka
+    /// keeps its own).
+    pub fn keep_retention(
+        &self,
+        retention: Duration,
+        shutdown: passerelle_core::CancellationToken,
+    ) {
+        let bus = self.bus.clone();
+        drop(passerelle_core::shutdown::every(
+            Duration::from_secs(3600),
+            shutdown,
+            move || {
+                let bus = bus.clone();
+                async move {
+                    if let Err(e) = bus.prune(retention).await {
+                        tracing::warn!(error = %e, "pruning the event log failed");
+                    }
+                }
+            },
+        ));
+    }
+}
+
+/// Where the master key is: the one secret sealing stored secrets (signing keys, vault keys).
+#[derive(Args, Clone, Debug, Default)]
+pub struct MasterKeyArgs {
+    /// File holding the master key (32 bytes, base64). `up` creates <data-dir>/master.key.
+    #[arg(long, env = "PASSERELLE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<std::path::PathBuf>,
+}
+
+impl MasterKeyArgs {
+    /// Reads the key; with `create`, makes it first when the file does not exist (the embedded
+    /// platform's first start).
+    pub fn load(&self, create: bool) -> Result<passerelle_core::secrets::MasterKey, String> {
+        let file = self.master_key_file.as_ref().ok_or(
+            "this service needs the master key: set PASSERELLE_MASTER_KEY_FILE (32 bytes, base64)",
+        )?;
+        passerelle_core::secrets::MasterKey::load_or_create(file, create)
+    }
+}
+
 /// How a gRPC server protects itself.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {

@@ -1,6 +1,8 @@
 //! The plumbing every Passerelle service shares, so that each service's code is only its domain.
 //!
 //! # Layout
+//! - [`base`]: the service base: what every service starts with, its outbox, consumers,
+//!   schedules and server;
 //! - [`config`]: clap option groups with `PASSERELLE_*` variables and laptop-ready defaults;
 //! - [`telemetry`]: tracing, OTLP export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C
 //!   trace context in gRPC metadata and event headers;
@@ -16,16 +18,13 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod clock;
+pub mod base;
 pub mod config;
-pub mod error;
-pub mod health;
 pub mod net;
-pub mod secrets;
 pub mod server;
-pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testsuite")]
 pub mod testing;
 
-pub use error::ServiceError;
-pub use tokio_util::sync::CancellationToken;
+pub use passerelle_core::{CancellationToken, ServiceError};
+pub use passerelle_core::{clock, error, health, secrets, shutdown};

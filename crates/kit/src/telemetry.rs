@@ -5,12 +5,10 @@
 //! it causes. Spans are exported over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
 //! (the exporter reads the standard `OTEL_*` variables itself).
 
-use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -93,33 +91,7 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Strin
     Ok(TelemetryGuard { provider })
 }
 
-/// The W3C trace context (`traceparent`, `tracestate`) of the current span, as headers.
-pub fn current_trace_headers() -> Vec<(String, String)> {
-    struct Collect(Vec<(String, String)>);
-    impl Injector for Collect {
-        fn set(&mut self, key: &str, value: String) {
-            self.0.push((key.to_owned(), value));
-        }
-    }
-    let mut headers = Collect(Vec::new());
-    let context = tracing::Span::current().context();
-    TraceContextPropagator::new().inject_context(&context, &mut headers);
-    headers.0
-}
-
-/// Makes `span` a child of the trace context found in `headers` (if any).
-pub fn set_parent_from<'a>(span: &tracing::Span, headers: impl Fn(&str) -> Option<&'a str>) {
-    let found: std::collections::HashMap<String, String> = ["traceparent", "tracestate"]
-        .into_iter()
-        .filter_map(|name| headers(name).map(|v| (name.to_owned(), v.to_owned())))
-        .collect();
-    if found.is_empty() {
-        return;
-    }
-    let parent = TraceContextPropagator::new().extract(&found);
-    // Fails only when the span is disabled; then there is nothing to parent.
-    let _ = span.set_parent(parent);
-}
+pub use passerelle_core::trace::{current_trace_headers, set_parent_from};
 
 /// Copies the current trace context into outgoing gRPC metadata (client side).
 pub fn inject_metadata(metadata: &mut tonic::metadata::MetadataMap) {

@@ -1,5 +1,7 @@
-//! Test tooling for services: a throwaway RS256 issuer making Keycloak-shaped tokens, and the
-//! verifier that trusts it. (Real tokens come from the identity service or Keycloak.)
+//! Test tooling for services (feature `testsuite`): a throwaway RS256 issuer making
+//! Keycloak-shaped tokens and the verifier that trusts it (real tokens come from the identity
+//! service or Keycloak); embedded engines in a temporary directory ([`TestEngines`]); a started
+//! service served on a free local port ([`serve_local`]).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -134,4 +136,75 @@ impl tonic::service::Interceptor for Bearer {
         }
         Ok(request)
     }
+}
+
+/// The embedded engines (SQLite store and event log) in a directory of their own, removed when
+/// dropped: one per test, so tests never share state.
+pub struct TestEngines {
+    pub store: passerelle_store::DynStore,
+    pub bus: passerelle_bus::DynBus,
+    pub dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for TestEngines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestEngines")
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestEngines {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(
+            passerelle_store::sqlite::SqliteStore::open(&dir.path().join("store.db")).unwrap(),
+        );
+        let bus = std::sync::Arc::new(
+            passerelle_bus::sqlite::SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap(),
+        );
+        Self { store, bus, dir }
+    }
+
+    /// A service base on these engines with default server settings.
+    pub fn base(
+        &self,
+        verifier: Option<JwtVerifier>,
+        clock: passerelle_core::clock::DynClock,
+    ) -> crate::base::ServiceBase {
+        crate::base::ServiceBase {
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            server: crate::config::ServerArgs::default(),
+            verifier,
+            clock,
+        }
+    }
+}
+
+impl Default for TestEngines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `running` on a free port of 127.0.0.1 until `shutdown`; returns the address and a
+/// connected channel.
+pub async fn serve_local<S>(
+    running: crate::base::Running<S>,
+    shutdown: &passerelle_core::CancellationToken,
+) -> (std::net::SocketAddr, tonic::transport::Channel) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(running.serve(listener, shutdown.clone()));
+    (addr, connect(addr).await)
+}
+
+/// A channel to a server listening on `addr`.
+pub async fn connect(addr: std::net::SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use passerelle_kit::ServiceError;
+use passerelle_core::ServiceError;
 use smpp34::TlvTag;
 use smpp34::client::{BIND_TYPE, SMSC, SmppClient, SmppClientListener};
 use tokio::sync::{Mutex, oneshot};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use passerelle_kit::ServiceError;
+use passerelle_core::ServiceError;
 use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -34,3 +34,14 @@ impl From<rusqlite::Error> for Error {
         }
     }
 }
+
+/// What a service answers when its store fails: the store is out (UNAVAILABLE: retrying later
+/// may work), except for a request the service itself built wrong (a bug: INTERNAL).
+impl From<Error> for passerelle_core::ServiceError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidArgument(_) => Self::Internal(err.to_string()),
+            other => Self::Unavailable(format!("the store did not answer: {other}")),
+        }
+    }
+}

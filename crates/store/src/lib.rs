@@ -24,10 +24,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 mod error;
 pub mod scylla;
 pub mod sqlite;
+#[cfg(feature = "testsuite")]
 pub mod testing;
 
 pub use error::{Error, Result};

@@ -167,11 +167,13 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
         let config = DirectoryConfig {
-            store: Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
-            bus: Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap()),
-            server: ServerArgs::default(),
-            verifier: None,
-            clock: Arc::new(SystemClock),
+            base: passerelle_kit::base::ServiceBase {
+                store: Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
+                bus: Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap()),
+                server: ServerArgs::default(),
+                verifier: None,
+                clock: Arc::new(SystemClock),
+            },
             replica: "bench".into(),
         };
         let running = passerelle_directory::start(config, shutdown.clone())

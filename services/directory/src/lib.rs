@@ -23,4 +23,4 @@ pub mod service;
 
 mod run;
 
-pub use run::{DirectoryConfig, Running, start};
+pub use run::{DirectoryConfig, Running, serve, start};

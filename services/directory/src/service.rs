@@ -3,7 +3,7 @@
 use std::sync::{Arc, RwLock};
 
 use passerelle_bus::event;
-use passerelle_bus::outbox::{self, OutboxRelay};
+use passerelle_bus::outbox::Outbox;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_proto::events::v1 as events;
@@ -26,14 +26,6 @@ const DUPLICATE_NAME_SIMILARITY: f64 = 0.88;
 /// Places written per store batch during an import.
 const IMPORT_BATCH: usize = 500;
 
-fn unavailable(e: passerelle_store::Error) -> ServiceError {
-    ServiceError::Unavailable(format!("the store did not answer: {e}"))
-}
-
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(e.to_string())
-}
-
 /// What an import did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImportReport {
@@ -49,7 +41,7 @@ pub struct Directory {
     store: DynStore,
     // std RwLock: searches hold it briefly and never across an await.
     index: Arc<RwLock<Index>>,
-    relay: OutboxRelay,
+    outbox: Outbox,
 }
 
 impl std::fmt::Debug for Directory {
@@ -60,26 +52,19 @@ impl std::fmt::Debug for Directory {
 
 impl Directory {
     /// Loads every place from the store into the search index.
-    pub async fn load(store: DynStore, relay: OutboxRelay) -> Result<Self, ServiceError> {
+    pub async fn load(store: DynStore, outbox: Outbox) -> Result<Self, ServiceError> {
         let mut places = Vec::new();
-        for (department, _) in store
-            .scan_all(DEPARTMENTS, "all")
-            .await
-            .map_err(unavailable)?
-        {
-            for (_, bytes) in store
-                .scan_all(PLACES, &department)
-                .await
-                .map_err(unavailable)?
-            {
-                places.push(serde_json::from_slice::<Place>(&bytes).map_err(internal)?);
+        for (department, _) in store.scan_all(DEPARTMENTS, "all").await? {
+            for (_, bytes) in store.scan_all(PLACES, &department).await? {
+                places
+                    .push(serde_json::from_slice::<Place>(&bytes).map_err(ServiceError::internal)?);
             }
         }
         tracing::info!(places = places.len(), "directory loaded");
         Ok(Self {
             store,
             index: Arc::new(RwLock::new(Index::build(places))),
-            relay,
+            outbox,
         })
     }
 
@@ -87,14 +72,14 @@ impl Directory {
         self.index
             .read()
             .map(|index| f(&index))
-            .map_err(|_| internal("directory index poisoned"))
+            .map_err(|_| ServiceError::internal("directory index poisoned"))
     }
 
     fn write_index(&self, f: impl FnOnce(&mut Index)) -> Result<(), ServiceError> {
         self.index
             .write()
             .map(|mut index| f(&mut index))
-            .map_err(|_| internal("directory index poisoned"))
+            .map_err(|_| ServiceError::internal("directory index poisoned"))
     }
 
     pub fn len(&self) -> usize {
@@ -132,8 +117,7 @@ impl Directory {
         Ok(self
             .store
             .get(OWNERS, id, "")
-            .await
-            .map_err(unavailable)?
+            .await?
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
@@ -170,12 +154,10 @@ impl Directory {
             .and_then(|p| p.structure.clone())
     }
 
-    fn mutations(place: &Place, by: Option<&Principal>) -> Vec<Mutation> {
+    fn mutations(&self, place: &Place, by: Option<&Principal>) -> Vec<Mutation> {
         let department = place.department();
         let json = files::to_json(place);
-        let (envelope, record) = event::new_record(
-            PRODUCER,
-            "passerelle.events.v1.PlaceUpserted",
+        let event = self.outbox.event(
             &place.id,
             &events::PlaceUpserted {
                 place_id: place.id.clone(),
@@ -192,7 +174,7 @@ impl Directory {
                 serde_json::to_vec(place).unwrap_or_default(),
             )),
             Mutation::Put(Row::new(DEPARTMENTS, "all", &department, Vec::new())),
-            outbox::mutation(PRODUCER, &envelope.event_id, &record),
+            event,
         ]
     }
 
@@ -219,8 +201,7 @@ impl Directory {
             let claimed = self
                 .store
                 .put_if_absent(Row::new(OWNERS, &place.id, "", keeper.clone().into_bytes()))
-                .await
-                .map_err(unavailable)?;
+                .await?;
             if !claimed {
                 return Err(ServiceError::Aborted(format!(
                     "place `{}` was created by someone else at the same moment: look at it, then try again",
@@ -228,10 +209,9 @@ impl Directory {
                 )));
             }
         }
-        let mut batch = Self::mutations(&place, Some(principal));
+        let mut batch = self.mutations(&place, Some(principal));
         batch.extend(self.moved(&place));
-        self.store.batch(batch).await.map_err(unavailable)?;
-        self.relay.notify();
+        self.outbox.commit(batch).await?;
         self.write_index(|index| index.upsert(place.clone()))?;
         tracing::info!(place_id = %place.id, by = %principal.subject, "place saved");
         Ok(place)
@@ -247,23 +227,19 @@ impl Directory {
         let place = self.get(id)?;
         Self::check_change(principal, id, self.owner(id).await?.as_deref(), true)
             .map_err(ServiceError::PermissionDenied)?;
-        let (envelope, record) = event::new_record(
-            PRODUCER,
-            "passerelle.events.v1.PlaceDeleted",
+        let event = self.outbox.event(
             id,
             &events::PlaceDeleted {
                 place_id: id.to_owned(),
             },
         );
-        self.store
-            .batch(vec![
+        self.outbox
+            .commit(vec![
                 Mutation::delete(PLACES, place.department(), id),
                 Mutation::delete(OWNERS, id, ""),
-                outbox::mutation(PRODUCER, &envelope.event_id, &record),
+                event,
             ])
-            .await
-            .map_err(unavailable)?;
-        self.relay.notify();
+            .await?;
         self.write_index(|index| {
             index.remove(id);
         })?;
@@ -406,7 +382,7 @@ impl Directory {
                 }
             };
             batch.extend(self.moved(&saved));
-            batch.extend(Self::mutations(&saved, principal));
+            batch.extend(self.mutations(&saved, principal));
             match pending.iter_mut().find(|p| p.id == saved.id) {
                 Some(slot) => *slot = saved,
                 None => pending.push(saved),
@@ -437,8 +413,7 @@ impl Directory {
         if batch.is_empty() {
             return Ok(());
         }
-        self.store.batch(batch).await.map_err(unavailable)?;
-        self.relay.notify();
+        self.outbox.commit(batch).await?;
         self.write_index(|index| {
             for place in saved {
                 index.upsert(place);
@@ -452,7 +427,7 @@ impl Directory {
             let places: Vec<&Place> = index.all().map(|e| &*e.place).collect();
             files::write(format, &places)
         })?
-        .map_err(internal)
+        .map_err(ServiceError::internal)
     }
 
     /// Applies another replica's change, announced on `passerelle.directory`.
@@ -463,17 +438,11 @@ impl Directory {
         &self,
         envelope: &events::Envelope,
     ) -> passerelle_bus::consume::HandlerResult {
-        use prost::Message;
-        let (id, department) = match envelope.event_type.as_str() {
-            "passerelle.events.v1.PlaceUpserted" => {
-                let event = events::PlaceUpserted::decode(envelope.payload.as_slice())
-                    .map_err(|e| e.to_string())?;
+        let (id, department) =
+            if let Some(event) = event::payload::<events::PlaceUpserted>(envelope)? {
                 let place = files::from_json(&event.place_json)?;
                 (place.id.clone(), place.department())
-            }
-            "passerelle.events.v1.PlaceDeleted" => {
-                let event = events::PlaceDeleted::decode(envelope.payload.as_slice())
-                    .map_err(|e| e.to_string())?;
+            } else if let Some(event) = event::payload::<events::PlaceDeleted>(envelope)? {
                 let known = self
                     .read_index(|index| index.get(&event.place_id).map(|e| e.department.clone()))
                     .map_err(|e| e.to_string())?;
@@ -481,9 +450,9 @@ impl Directory {
                     return Ok(());
                 };
                 (event.place_id, department)
-            }
-            _ => return Ok(()),
-        };
+            } else {
+                return Ok(());
+            };
         // The store out is an outage to wait out, not a bad event.
         let stored = self
             .store

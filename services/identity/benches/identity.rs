@@ -10,14 +10,11 @@ use std::time::Duration;
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use passerelle_benchkit::{compare, measure, section};
-use passerelle_bus::sqlite::SqliteBus;
 use passerelle_identity::{IdentityConfig, IdpChoice};
 use passerelle_kit::CancellationToken;
 use passerelle_kit::auth::{JwtVerifier, KeySource};
 use passerelle_kit::clock::SystemClock;
-use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
-use passerelle_store::sqlite::SqliteStore;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -25,11 +22,9 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
+        let engines = passerelle_kit::testing::TestEngines::new();
         let config = IdentityConfig {
-            store: Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
-            bus: Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap()),
-            server: ServerArgs::default(),
+            base: engines.base(None, Arc::new(SystemClock)),
             idp: IdpChoice::BuiltIn,
             master_key: MasterKey::generate().unwrap(),
             public_url: "http://127.0.0.1:1".into(),
@@ -39,7 +34,6 @@ fn main() {
             argon2_passes: 2,
             argon2_budget_mib: 256,
             sms: None,
-            clock: Arc::new(SystemClock),
             bootstrap_admin: Some(("admin".into(), "a bench passphrase".into())),
             erasure_journal: None,
         };
@@ -47,8 +41,8 @@ fn main() {
         let running = passerelle_identity::start(config, CancellationToken::new())
             .await
             .unwrap();
-        let issuer = running.issuer.clone().unwrap();
-        let service = running.service.clone();
+        let issuer = running.service.issuer.clone().unwrap();
+        let service = running.service.identity.clone();
         let token = service
             .login("admin", "a bench passphrase", "bench")
             .await

@@ -75,10 +75,6 @@ impl std::fmt::Debug for Issuer {
     }
 }
 
-fn unavailable(e: passerelle_store::Error) -> ServiceError {
-    ServiceError::Unavailable(format!("the store did not answer: {e}"))
-}
-
 impl Issuer {
     /// Loads the keys, making the first (or a rotated) one if needed.
     pub async fn open(
@@ -106,11 +102,7 @@ impl Issuer {
     /// Reads the key set from the store.
     pub async fn reload(&self) -> Result<(), ServiceError> {
         let mut loaded = Vec::new();
-        let rows = self
-            .store
-            .scan_all(KEYS_TABLE, KEYS_PARTITION)
-            .await
-            .map_err(unavailable)?;
+        let rows = self.store.scan_all(KEYS_TABLE, KEYS_PARTITION).await?;
         for (kid, bytes) in &rows {
             let stored: StoredKey = serde_json::from_slice(bytes).map_err(|e| {
                 ServiceError::Internal(format!("issuer key {kid} does not decode: {e}"))
@@ -177,8 +169,7 @@ impl Issuer {
             serde_json::to_vec(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
         self.store
             .put_if_absent(Row::new(KEYS_TABLE, KEYS_PARTITION, &kid, value))
-            .await
-            .map_err(unavailable)?;
+            .await?;
         tracing::info!(kid = %kid, "new token signing key");
         self.reload().await?;
         Ok(true)

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`domain`]: parsed values (usernames, secrets, phones…) and the account record;
+//! - [`config`]: its command-line options and how they become its configuration;
 //! - [`credentials`]: Argon2id hashing and brute-force protection;
 //! - [`recovery`]: one-time codes, the printable recovery sheet (PDF, QR code);
 //! - [`issuer`]: the built-in RS256 token issuer (keys, rotation, JWKS, discovery);
@@ -13,6 +14,7 @@
 //! - [`serve`]: wiring, background tasks and the server.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod grpc;
@@ -25,4 +27,4 @@ pub mod sms;
 
 mod run;
 
-pub use run::{IdentityConfig, IdpChoice, Running, serve, start};
+pub use run::{IdentityConfig, IdpChoice, Running, Started, serve, start};

@@ -3,20 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use passerelle_bus::DynBus;
-use passerelle_bus::consume;
-use passerelle_bus::outbox::OutboxRelay;
+use passerelle_bus::{consume, event};
 use passerelle_kit::CancellationToken;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{JwtVerifier, KeySource, Principal, Role};
-use passerelle_kit::clock::DynClock;
-use passerelle_kit::config::ServerArgs;
+use passerelle_kit::base::{Launch, ServeError, ServiceBase};
 use passerelle_kit::secrets::MasterKey;
-use passerelle_kit::server::GrpcServer;
-use passerelle_kit::shutdown::every;
 use passerelle_proto::events::v1 as events;
-use passerelle_store::DynStore;
-use prost::Message as _;
 use tokio::net::TcpListener;
 
 use crate::credentials::Hasher;
@@ -38,9 +31,8 @@ pub enum IdpChoice {
 /// Everything the identity service is started with.
 #[derive(Clone)]
 pub struct IdentityConfig {
-    pub store: DynStore,
-    pub bus: DynBus,
-    pub server: ServerArgs,
+    /// Its verifier is not used: the identity service trusts its own provider's tokens.
+    pub base: ServiceBase,
     pub idp: IdpChoice,
     pub master_key: MasterKey,
     /// This service's URL as clients reach it, e.g. `http://127.0.0.1:50052`; the built-in
@@ -53,7 +45,6 @@ pub struct IdentityConfig {
     /// Memory all Argon2 hashes may hold at once, in MiB: it bounds how many run together.
     pub argon2_budget_mib: u32,
     pub sms: Option<Arc<dyn SmsSender>>,
-    pub clock: DynClock,
     /// An admin account made at start when its username is free.
     pub bootstrap_admin: Option<(String, String)>,
     /// Where erasures are journalled apart from the store, and re-applied at start.
@@ -73,31 +64,34 @@ impl IdentityConfig {
     /// The `iss` of the tokens services must accept.
     pub fn issuer_url(&self) -> String {
         match &self.idp {
-            IdpChoice::BuiltIn => format!(
-                "{}/realms/passerelle",
-                self.public_url.trim_end_matches('/')
-            ),
+            IdpChoice::BuiltIn => crate::config::builtin_issuer_url(&self.public_url),
             IdpChoice::Keycloak(kc) => kc.issuer(),
         }
     }
 }
 
-/// A started identity service: its parts, for `serve` and for tests.
-pub struct Running {
-    pub service: Identity,
+/// What a start of the identity service gives besides its server.
+#[derive(Clone)]
+pub struct Started {
+    pub identity: Identity,
+    /// The verifier every service must use for this identity's tokens.
     pub verifier: JwtVerifier,
     /// Whether this start made the bootstrap admin (a first start).
     pub bootstrap_admin_created: bool,
     /// The built-in issuer, when it is the provider.
     pub issuer: Option<Issuer>,
-    server: GrpcServer,
 }
 
-impl std::fmt::Debug for Running {
+impl std::fmt::Debug for Started {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").finish_non_exhaustive()
+        f.debug_struct("Started")
+            .field("bootstrap_admin_created", &self.bootstrap_admin_created)
+            .finish_non_exhaustive()
     }
 }
+
+/// A started identity service.
+pub type Running = passerelle_kit::base::Running<Started>;
 
 /// Builds the service and starts its background work (relay, schedules).
 pub async fn start(
@@ -125,8 +119,8 @@ pub async fn start(
         config.argon2_budget_mib,
     )
     .map_err(ServiceError::InvalidArgument)?;
-    let mut tasks = Vec::new();
-    let health = passerelle_kit::health::Health::default();
+    let base = &config.base;
+    let mut launch = Launch::new(base, &shutdown);
     let mut builtin_issuer = None;
     let (provider, http, verifier): (Arc<dyn Provider>, Option<axum::Router>, JwtVerifier) =
         match &config.idp {
@@ -138,37 +132,29 @@ pub async fn start(
                         rotation: i64::try_from(config.key_rotation.as_secs())
                             .unwrap_or(30 * 86_400),
                     },
-                    config.store.clone(),
+                    base.store.clone(),
                     config.master_key.clone(),
-                    config.clock.clone(),
+                    base.clock.clone(),
                 )
                 .await?;
                 let router = issuer.router();
                 builtin_issuer = Some(issuer.clone());
-                {
-                    let issuer = issuer.clone();
-                    tasks.push(every(
-                        Duration::from_secs(60),
-                        shutdown.clone(),
-                        move || {
-                            let issuer = issuer.clone();
-                            async move {
-                                if let Err(e) = issuer.rotate_if_due().await {
-                                    tracing::warn!(error = %e, "key rotation check failed");
-                                }
-                                if let Err(e) = issuer.reload().await {
-                                    tracing::warn!(error = %e, "reloading signing keys failed");
-                                }
-                            }
-                        },
-                    ));
-                }
+                let rotating = issuer.clone();
+                launch.every(Duration::from_secs(60), "signing key rotation", move || {
+                    let issuer = rotating.clone();
+                    async move {
+                        // Both tried each time: keys made by another replica load anyway.
+                        let rotated = issuer.rotate_if_due().await;
+                        let reloaded = issuer.reload().await;
+                        rotated.and(reloaded)
+                    }
+                });
                 let verifier = JwtVerifier::new(
                     issuer_url.clone(),
                     Some(passerelle_kit::auth::AUDIENCE.into()),
                     KeySource::Remote(format!("{issuer_url}/protocol/openid-connect/certs")),
                 )
-                .trusting(config.server.tls_ca.as_deref())
+                .trusting(base.server.tls_ca.as_deref())
                 .map_err(ServiceError::InvalidArgument)?;
                 (Arc::new(BuiltIn { issuer, hasher }), Some(router), verifier)
             }
@@ -182,112 +168,84 @@ pub async fn start(
                 (Arc::new(provider), None, verifier)
             }
         };
-    let relay = OutboxRelay::new(config.store.clone(), config.bus.clone(), PRODUCER);
-    tasks.push(tokio::spawn(relay.clone().run(shutdown.clone())));
+    // The identity service trusts its own provider's tokens, whatever the base said.
+    launch.trust(verifier.clone());
     let service = Identity::new(
-        config.store.clone(),
+        base.store.clone(),
         provider,
-        config.clock.clone(),
-        relay,
+        base.clock.clone(),
+        launch.outbox(PRODUCER),
         config.sms.clone(),
     )
     .with_erasure_journal(config.erasure_journal.clone());
     service.replay_erasures().await?;
     {
         let service = service.clone();
-        tasks.push(every(
+        launch.every(
             Duration::from_secs(60),
-            shutdown.clone(),
+            "announcing expired mandates",
             move || {
                 let service = service.clone();
                 async move {
-                    match service.announce_expired_mandates().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(mandates = n, "announced expired mandates"),
-                        Err(e) => tracing::warn!(error = %e, "announcing expired mandates failed"),
+                    let n = service.announce_expired_mandates().await?;
+                    if n > 0 {
+                        tracing::info!(mandates = n, "announced expired mandates");
                     }
+                    Ok::<_, ServiceError>(())
                 }
             },
-        ));
+        );
     }
     // A secret set anew without the old one is told to the person on their own channel, from
     // the event (so a crash between the change and the message loses nothing).
     {
-        let (service, bus, store, shutdown, health) = (
-            service.clone(),
-            config.bus.clone(),
-            config.store.clone(),
-            shutdown.clone(),
-            health.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let handler = move |envelope: events::Envelope, _| {
+        let service = service.clone();
+        launch.consume(
+            "identity-notices",
+            &["passerelle.identity"],
+            move |envelope, _| {
                 let service = service.clone();
                 async move {
-                    if envelope.event_type == "passerelle.events.v1.AccountRecovered" {
-                        let recovered =
-                            events::AccountRecovered::decode(envelope.payload.as_slice())?;
+                    if let Some(recovered) = event::payload::<events::AccountRecovered>(&envelope)?
+                    {
                         // An SMS gateway that fails is an outage: the notice waits for it.
                         service
                             .notify_recovery(&recovered)
                             .await
                             .map_err(|e| consume::Failure::Retry(e.to_string()))?;
                     }
-                    Ok::<(), consume::Failure>(())
+                    Ok(())
                 }
-            };
-            consume::run(
-                bus,
-                store,
-                "identity-notices",
-                &["passerelle.identity"],
-                handler,
-                health,
-                shutdown,
-            )
-            .await;
-        }));
+            },
+        );
     }
     let bootstrap_admin_created = match &config.bootstrap_admin {
         Some((username, password)) => bootstrap_admin(&service, username, password).await?,
         None => false,
     };
-    let mut server = GrpcServer::new(config.server.clone())
-        .with_health(health)
-        .with_auth(Some(verifier.clone()))
-        .add_service(IdentityGrpc::new(service.clone()).into_server());
-    if let Some(router) = http {
-        server = server.with_http(router);
-    }
-    Ok(Running {
-        service,
+    let grpc = IdentityGrpc::new(service.clone());
+    let started = Started {
+        identity: service,
         verifier,
         bootstrap_admin_created,
         issuer: builtin_issuer,
-        server: server.with_tasks(tasks),
-    })
+    };
+    Ok(launch.running(started, |server| {
+        let server = server.add_service(grpc.into_server());
+        match http {
+            Some(router) => server.with_http(router),
+            None => server,
+        }
+    }))
 }
 
-impl Running {
-    /// Serves until `shutdown`, then waits for the background work to stop.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> Result<(), tonic::transport::Error> {
-        self.server.serve(listener, shutdown).await
-    }
-}
-
-/// `start` then `serve`: the identity service until `shutdown`.
+/// `start` then serve on `listener` until `shutdown`.
 pub async fn serve(
     config: IdentityConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let running = start(config, shutdown.clone()).await?;
-    running.serve(listener, shutdown).await?;
-    Ok(())
+) -> Result<(), ServeError> {
+    passerelle_kit::base::serve(start(config, shutdown.clone()), listener, shutdown).await
 }
 
 /// Makes the first admin when the name is free (a later start changes nothing).

@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use passerelle_access::{Access, AuditEntry, Consent, Grant, Mandate, Scope, audit_mutation};
-use passerelle_bus::event;
-use passerelle_bus::outbox::{self, OutboxRelay};
+use passerelle_bus::outbox::Outbox;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_kit::clock::DynClock;
@@ -49,7 +48,7 @@ pub struct Identity {
     provider: Arc<dyn Provider>,
     throttle: Throttle,
     clock: DynClock,
-    relay: OutboxRelay,
+    outbox: Outbox,
     sms: Option<Arc<dyn SmsSender>>,
     /// Where erasures are also written, outside the store (see [`Identity::replay_erasures`]).
     journal: Option<std::path::PathBuf>,
@@ -142,27 +141,13 @@ pub struct ConsentPending {
     pub expires_at: i64,
 }
 
-fn unavailable(e: passerelle_store::Error) -> ServiceError {
-    ServiceError::Unavailable(format!("the store did not answer: {e}"))
-}
-
 fn denied(reason: &str) -> ServiceError {
     ServiceError::PermissionDenied(reason.to_owned())
 }
 
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(e.to_string())
-}
-
-fn event_mutation(event_type: &str, aggregate: &str, payload: &impl prost::Message) -> Mutation {
-    let (envelope, record) = event::new_record(PRODUCER, event_type, aggregate, payload);
-    outbox::mutation(PRODUCER, &envelope.event_id, &record)
-}
-
 /// `AccountRecovered`, for the person to be told on their own channel.
-fn recovered_event(account: &Account, method: &str, structure: &str) -> Mutation {
-    event_mutation(
-        "passerelle.events.v1.AccountRecovered",
+fn recovered_event(outbox: &Outbox, account: &Account, method: &str, structure: &str) -> Mutation {
+    outbox.event(
         &account.id,
         &events::AccountRecovered {
             account_id: account.id.clone(),
@@ -184,7 +169,7 @@ fn account_mutation(account: &Account) -> Result<Mutation, ServiceError> {
         ACCOUNTS,
         &account.id,
         "",
-        serde_json::to_vec(account).map_err(internal)?,
+        serde_json::to_vec(account).map_err(ServiceError::internal)?,
     )))
 }
 
@@ -208,7 +193,7 @@ impl Identity {
         store: DynStore,
         provider: Arc<dyn Provider>,
         clock: DynClock,
-        relay: OutboxRelay,
+        outbox: Outbox,
         sms: Option<Arc<dyn SmsSender>>,
     ) -> Self {
         Self {
@@ -217,7 +202,7 @@ impl Identity {
             store,
             provider,
             clock,
-            relay,
+            outbox,
             sms,
             journal: None,
         }
@@ -247,7 +232,7 @@ impl Identity {
             file.sync_data()
         })
         .await
-        .map_err(internal)?
+        .map_err(ServiceError::internal)?
         .map_err(|e| {
             ServiceError::Unavailable(format!("the erasure journal cannot be written: {e}"))
         })
@@ -309,21 +294,16 @@ impl Identity {
 
     /// Writes a batch with its events, then wakes the relay so they leave at once.
     async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), ServiceError> {
-        self.store.batch(mutations).await.map_err(unavailable)?;
-        self.relay.notify();
-        Ok(())
+        Ok(self.outbox.commit(mutations).await?)
     }
 
     async fn load(&self, account_id: &str) -> Result<Option<Account>, ServiceError> {
-        let bytes = self
-            .store
-            .get(ACCOUNTS, account_id, "")
-            .await
-            .map_err(unavailable)?;
+        let bytes = self.store.get(ACCOUNTS, account_id, "").await?;
         bytes
             .map(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| internal(format!("account {account_id} does not decode: {e}")))
+                serde_json::from_slice(&b).map_err(|e| {
+                    ServiceError::internal(format!("account {account_id} does not decode: {e}"))
+                })
             })
             .transpose()
     }
@@ -338,11 +318,7 @@ impl Identity {
         &self,
         username: &Username,
     ) -> Result<Option<Account>, ServiceError> {
-        let id = self
-            .store
-            .get(USERNAMES, username.as_str(), "")
-            .await
-            .map_err(unavailable)?;
+        let id = self.store.get(USERNAMES, username.as_str(), "").await?;
         match id {
             Some(id) => self.load(&String::from_utf8_lossy(&id)).await,
             None => Ok(None),
@@ -403,8 +379,7 @@ impl Identity {
                     "",
                     claim.as_bytes().to_vec(),
                 ))
-                .await
-                .map_err(unavailable)?;
+                .await?;
             if claimed || new.username.is_some() {
                 break;
             }
@@ -510,13 +485,8 @@ impl Identity {
                 "",
                 account.id.as_bytes().to_vec(),
             );
-            if !self
-                .store
-                .compare_and_set(row, claim.as_bytes())
-                .await
-                .map_err(unavailable)?
-            {
-                return Err(internal("username claim changed under us"));
+            if !self.store.compare_and_set(row, claim.as_bytes()).await? {
+                return Err(ServiceError::internal("username claim changed under us"));
             }
         }
         let payload = events::AccountCreated {
@@ -526,7 +496,7 @@ impl Identity {
         };
         self.commit(vec![
             account_mutation(&account)?,
-            event_mutation("passerelle.events.v1.AccountCreated", &account.id, &payload),
+            self.outbox.event(&account.id, &payload),
         ])
         .await?;
         tracing::info!(account_id = %account.id, role = %Role::from(account.role), created_by = %principal.subject, "account created");
@@ -593,7 +563,7 @@ impl Identity {
             .access
             .audit(account_id, grant, action, detail, self.now())
         {
-            self.store.batch(vec![m]).await.map_err(unavailable)?;
+            self.store.batch(vec![m]).await?;
         }
         Ok(())
     }
@@ -642,8 +612,7 @@ impl Identity {
         }
         let mut batch = vec![
             account_mutation(&account)?,
-            event_mutation(
-                "passerelle.events.v1.AccountUpdated",
+            self.outbox.event(
                 &account.id,
                 &events::AccountUpdated {
                     account_id: account.id.clone(),
@@ -679,8 +648,7 @@ impl Identity {
         let mut batch = vec![
             Mutation::delete(ACCOUNTS, &account.id, ""),
             Mutation::delete(USERNAMES, account.username.as_str(), ""),
-            event_mutation(
-                "passerelle.events.v1.AccountErased",
+            self.outbox.event(
                 &account.id,
                 &events::AccountErased {
                     account_id: account.id.clone(),
@@ -691,11 +659,7 @@ impl Identity {
             passerelle_access::MANDATES_TABLE,
             passerelle_access::AUDIT_TABLE,
         ] {
-            let rows = self
-                .store
-                .scan_all(table, &account.id)
-                .await
-                .map_err(unavailable)?;
+            let rows = self.store.scan_all(table, &account.id).await?;
             batch.extend(
                 rows.iter()
                     .map(|(ck, _)| Mutation::delete(table, &account.id, ck)),
@@ -834,7 +798,7 @@ impl Identity {
             .access
             .mandate(beneficiary_id, mandate_id)
             .await?
-            .ok_or_else(|| internal("mandate vanished"))?;
+            .ok_or_else(|| ServiceError::internal("mandate vanished"))?;
         let token = self
             .provider
             .delegate(
@@ -891,7 +855,7 @@ impl Identity {
                     detail: "new secret set with the recovery code; a new sheet was issued".into(),
                 },
             ),
-            recovered_event(&account, "sheet_code", ""),
+            recovered_event(&self.outbox, &account, "sheet_code", ""),
         ])
         .await?;
         tracing::info!(account_id = %account.id, "account recovered with its code");
@@ -1001,7 +965,7 @@ impl Identity {
                 ASSISTED_RECOVERIES,
                 &recovery.id,
                 "",
-                serde_json::to_vec(&recovery).map_err(internal)?,
+                serde_json::to_vec(&recovery).map_err(ServiceError::internal)?,
             )
             .with_ttl(std::time::Duration::from_secs(ASSISTED_RECOVERY_TTL as u64)),
         ));
@@ -1038,8 +1002,7 @@ impl Identity {
         let bytes = self
             .store
             .get(ASSISTED_RECOVERIES, recovery_id, "")
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(|| {
                 ServiceError::NotFound(format!(
                     "no recovery `{recovery_id}` waiting: it was approved already or expired after an hour; start a new one"
@@ -1050,7 +1013,8 @@ impl Identity {
                 "recovery `{recovery_id}` was approved already"
             )));
         }
-        let recovery: AssistedRecovery = serde_json::from_slice(&bytes).map_err(internal)?;
+        let recovery: AssistedRecovery =
+            serde_json::from_slice(&bytes).map_err(ServiceError::internal)?;
         if recovery.started_by == principal.subject {
             return Err(denied(
                 "a second agent must approve: you started this recovery",
@@ -1084,8 +1048,7 @@ impl Identity {
                     .with_ttl(std::time::Duration::from_secs(60)),
                 &bytes,
             )
-            .await
-            .map_err(unavailable)?;
+            .await?;
         if !claimed {
             return Err(ServiceError::FailedPrecondition(format!(
                 "recovery `{recovery_id}` was approved already"
@@ -1113,7 +1076,7 @@ impl Identity {
                     ),
                 },
             ),
-            recovered_event(&account, "desk", &recovery.structure),
+            recovered_event(&self.outbox, &account, "desk", &recovery.structure),
         ])
         .await?;
         tracing::info!(account_id = %account.id, started_by = %recovery.started_by, approved_by = %principal.subject, "assisted recovery");
@@ -1173,9 +1136,8 @@ impl Identity {
         self.commit(batch).await
     }
 
-    fn granted_event(mandate: &Mandate) -> Mutation {
-        event_mutation(
-            "passerelle.events.v1.MandateGranted",
+    fn granted_event(&self, mandate: &Mandate) -> Mutation {
+        self.outbox.event(
             &mandate.beneficiary_id,
             &events::MandateGranted {
                 mandate_id: mandate.id.clone(),
@@ -1273,7 +1235,7 @@ impl Identity {
                 scope_list(&mandate.scopes)
             ),
         });
-        self.write_mandate(&mandate, Self::granted_event(&mandate), audit)
+        self.write_mandate(&mandate, self.granted_event(&mandate), audit)
             .await?;
         tracing::info!(mandate_id = %mandate.id, beneficiary_id, structure = %structure, consent = consent.kind(), "mandate granted");
         Ok(mandate)
@@ -1331,12 +1293,11 @@ impl Identity {
                     CONSENTS,
                     &pending.id,
                     "",
-                    serde_json::to_vec(&pending).map_err(internal)?,
+                    serde_json::to_vec(&pending).map_err(ServiceError::internal)?,
                 )
                 .with_ttl(std::time::Duration::from_secs(CONSENT_TTL as u64)),
             )
-            .await
-            .map_err(unavailable)?;
+            .await?;
         Ok(ConsentPending {
             id: pending.id,
             phone_masked: phone.masked(),
@@ -1365,8 +1326,7 @@ impl Identity {
             let bytes = self
                 .store
                 .get(CONSENTS, consent_id, "")
-                .await
-                .map_err(unavailable)?
+                .await?
                 .ok_or_else(gone)?;
             let mut pending: PendingConsent = serde_json::from_slice(&bytes).map_err(|_| gone())?;
             if pending.agent != principal.subject {
@@ -1376,16 +1336,11 @@ impl Identity {
                 return Err(gone());
             }
             pending.attempts += 1;
-            let counted = serde_json::to_vec(&pending).map_err(internal)?;
+            let counted = serde_json::to_vec(&pending).map_err(ServiceError::internal)?;
             let row = Row::new(CONSENTS, consent_id, "", counted.clone()).with_ttl(
                 std::time::Duration::from_secs((pending.expires_at - now).max(1) as u64),
             );
-            if self
-                .store
-                .compare_and_set(row, &bytes)
-                .await
-                .map_err(unavailable)?
-            {
+            if self.store.compare_and_set(row, &bytes).await? {
                 break (pending, counted);
             }
         };
@@ -1398,12 +1353,7 @@ impl Identity {
         }
         let used = Row::new(CONSENTS, consent_id, "", b"used".to_vec())
             .with_ttl(std::time::Duration::from_secs(60));
-        if !self
-            .store
-            .compare_and_set(used, &counted)
-            .await
-            .map_err(unavailable)?
-        {
+        if !self.store.compare_and_set(used, &counted).await? {
             return Err(gone());
         }
         let mandate = Mandate::new(
@@ -1427,7 +1377,7 @@ impl Identity {
                 scope_list(&mandate.scopes)
             ),
         };
-        self.write_mandate(&mandate, Self::granted_event(&mandate), Some(audit))
+        self.write_mandate(&mandate, self.granted_event(&mandate), Some(audit))
             .await?;
         Ok(mandate)
     }
@@ -1488,8 +1438,7 @@ impl Identity {
         if whole && mandate.revoked_at.is_none() {
             mandate.revoked_at = Some(now);
         }
-        let event = event_mutation(
-            "passerelle.events.v1.MandateRevoked",
+        let event = self.outbox.event(
             beneficiary_id,
             &events::MandateRevoked {
                 mandate_id: mandate.id.clone(),
@@ -1538,7 +1487,7 @@ impl Identity {
             mandate_id: Some(mandate.id.clone()),
             detail: format!("renewed for {} days", duration.seconds() / 86_400),
         });
-        self.write_mandate(&mandate, Self::granted_event(&mandate), audit)
+        self.write_mandate(&mandate, self.granted_event(&mandate), audit)
             .await?;
         Ok(mandate)
     }
@@ -1593,11 +1542,7 @@ impl Identity {
         // Expiries are indexed by day; look back a week so a stopped service catches up.
         for day in (now / 86_400 - EXPIRY_LOOKBACK_DAYS)..=(now / 86_400) {
             let partition = format!("{day}");
-            let rows = self
-                .store
-                .scan_all(EXPIRY_INDEX, &partition)
-                .await
-                .map_err(unavailable)?;
+            let rows = self.store.scan_all(EXPIRY_INDEX, &partition).await?;
             for (ck, beneficiary) in &rows {
                 let Some((expires, mandate_id)) = ck.split_once('/') else {
                     continue;
@@ -1629,13 +1574,11 @@ impl Identity {
                         ),
                         &before,
                     )
-                    .await
-                    .map_err(unavailable)?;
+                    .await?;
                 if !claimed {
                     continue;
                 }
-                self.commit(vec![event_mutation(
-                    "passerelle.events.v1.MandateExpired",
+                self.commit(vec![self.outbox.event(
                     &beneficiary,
                     &events::MandateExpired {
                         mandate_id: mandate.id.clone(),

@@ -9,15 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passerelle_benchkit::section;
-use passerelle_bus::sqlite::SqliteBus;
 use passerelle_kit::CancellationToken;
 use passerelle_kit::clock::SystemClock;
-use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
 use passerelle_kit::testing::TestIssuer;
 use passerelle_proto::vault::v1 as pb;
 use passerelle_proto::vault::v1::vault_client::VaultClient;
-use passerelle_store::sqlite::SqliteStore;
 use passerelle_vault::VaultConfig;
 use passerelle_vault::service::Limits;
 
@@ -74,18 +71,15 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
+        let engines = passerelle_kit::testing::TestEngines::new();
+        let dir = &engines.dir;
         let issuer = TestIssuer::default();
         let config = VaultConfig {
-            store: Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
-            bus: Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap()),
-            server: ServerArgs::default(),
-            verifier: Some(issuer.verifier()),
+            base: engines.base(Some(issuer.verifier()), Arc::new(SystemClock)),
             master_key: MasterKey::generate().unwrap(),
             blobs_url: format!("file://{}", dir.path().join("blobs").display()),
             limits: Limits { max_document_bytes: 300 * MB as u64, quota_bytes: 10_000 * MB as u64, ..Limits::default() },
             procedures_json: None,
-            clock: Arc::new(SystemClock),
             abandon_uploads_after: Duration::from_secs(86_400),
         };
         let shutdown = CancellationToken::new();

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`domain`]: document types, dates, accepted content;
+//! - [`config`]: its command-line options and how they become its configuration;
 //! - [`crypto`]: per-document keys, chunked authenticated encryption, key wrapping;
 //! - [`blobs`]: sealed parts in object storage (local disk or S3);
 //! - [`procedures`]: which documents a procedure needs (data, not code);
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod grpc;

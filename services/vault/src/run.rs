@@ -1,21 +1,13 @@
-//! Wiring: storage, the outbox relay, the identity-event consumer, the schedules, the server.
+//! Wiring: storage, the outbox, the identity-event consumer, the schedules, the server.
 
 use std::time::Duration;
 
-use passerelle_bus::DynBus;
-use passerelle_bus::consume;
-use passerelle_bus::outbox::OutboxRelay;
+use passerelle_bus::event;
 use passerelle_kit::CancellationToken;
 use passerelle_kit::ServiceError;
-use passerelle_kit::auth::JwtVerifier;
-use passerelle_kit::clock::DynClock;
-use passerelle_kit::config::ServerArgs;
+use passerelle_kit::base::{Launch, ServeError, ServiceBase};
 use passerelle_kit::secrets::MasterKey;
-use passerelle_kit::server::GrpcServer;
-use passerelle_kit::shutdown::every;
 use passerelle_proto::events::v1 as events;
-use passerelle_store::DynStore;
-use prost::Message;
 use tokio::net::TcpListener;
 
 use crate::blobs::Blobs;
@@ -26,17 +18,13 @@ use crate::service::{Limits, PRODUCER, Vault};
 /// Everything the vault service is started with.
 #[derive(Clone)]
 pub struct VaultConfig {
-    pub store: DynStore,
-    pub bus: DynBus,
-    pub server: ServerArgs,
-    pub verifier: Option<JwtVerifier>,
+    pub base: ServiceBase,
     pub master_key: MasterKey,
     /// `file://DIR` or `s3://BUCKET[/PREFIX]…`
     pub blobs_url: String,
     pub limits: Limits,
     /// A procedures catalogue replacing the built-in one.
     pub procedures_json: Option<String>,
-    pub clock: DynClock,
     /// Uploads untouched for this long are abandoned and their bytes removed.
     pub abandon_uploads_after: Duration,
 }
@@ -44,22 +32,16 @@ pub struct VaultConfig {
 impl std::fmt::Debug for VaultConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VaultConfig")
+            .field("base", &self.base)
             .field("blobs_url", &self.blobs_url)
             .finish_non_exhaustive()
     }
 }
 
-pub struct Running {
-    pub service: Vault,
-    server: GrpcServer,
-}
+/// A started vault service.
+pub type Running = passerelle_kit::base::Running<Vault>;
 
-impl std::fmt::Debug for Running {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").finish_non_exhaustive()
-    }
-}
-
+/// Builds the service and starts its relay, consumer and schedules; the server is ready.
 pub async fn start(
     config: VaultConfig,
     shutdown: CancellationToken,
@@ -70,145 +52,76 @@ pub async fn start(
         .as_deref()
         .unwrap_or(procedures::DEFAULT);
     let procedures = procedures::load(catalogue).map_err(ServiceError::InvalidArgument)?;
-    let relay = OutboxRelay::new(config.store.clone(), config.bus.clone(), PRODUCER);
+    let mut launch = Launch::new(&config.base, &shutdown);
     let service = Vault::new(
-        config.store.clone(),
+        config.base.store.clone(),
         blobs,
         config.master_key.clone(),
-        config.clock.clone(),
-        relay.clone(),
+        config.base.clock.clone(),
+        launch.outbox(PRODUCER),
         config.limits,
         procedures,
     );
-    let mut tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
-    let health = passerelle_kit::health::Health::default();
 
     // Accounts come and go in the identity service: a new beneficiary gets a vault, an erased
     // account loses it (its key destroyed); a mandate that ends takes its agents' shares along.
     {
-        let (service, bus, store, shutdown, health) = (
-            service.clone(),
-            config.bus.clone(),
-            config.store.clone(),
-            shutdown.clone(),
-            health.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let handler = move |envelope: events::Envelope, _| {
-                let service = service.clone();
-                async move {
-                    match envelope.event_type.as_str() {
-                        "passerelle.events.v1.AccountCreated" => {
-                            let created =
-                                events::AccountCreated::decode(envelope.payload.as_slice())?;
-                            if created.role == "beneficiary" {
-                                service.provision(&created.account_id).await?;
-                            }
-                        }
-                        "passerelle.events.v1.AccountErased" => {
-                            let erased = events::AccountErased::decode(envelope.payload.as_slice())
-                                .map_err(|e| e.to_string())?;
-                            service.erase_vault(&erased.account_id).await?;
-                        }
-                        // A share an agent made ends with the mandate that allowed it. (Opening a
-                        // share checks the mandate too: this only tidies the list at once.)
-                        "passerelle.events.v1.MandateRevoked" => {
-                            let revoked =
-                                events::MandateRevoked::decode(envelope.payload.as_slice())
-                                    .map_err(|e| e.to_string())?;
-                            if revoked.whole || revoked.scopes.iter().any(|s| s == "documents") {
-                                service
-                                    .end_shares_of_mandate(
-                                        &revoked.beneficiary_id,
-                                        &revoked.mandate_id,
-                                    )
-                                    .await?;
-                            }
-                        }
-                        "passerelle.events.v1.MandateExpired" => {
-                            let expired =
-                                events::MandateExpired::decode(envelope.payload.as_slice())
-                                    .map_err(|e| e.to_string())?;
-                            service
-                                .end_shares_of_mandate(&expired.beneficiary_id, &expired.mandate_id)
-                                .await?;
-                        }
-                        _ => {}
+        let service = service.clone();
+        launch.consume("vault", &["passerelle.identity"], move |envelope, _| {
+            let service = service.clone();
+            async move {
+                if let Some(created) = event::payload::<events::AccountCreated>(&envelope)? {
+                    if created.role == "beneficiary" {
+                        service.provision(&created.account_id).await?;
                     }
-                    Ok::<(), consume::Failure>(())
+                } else if let Some(erased) = event::payload::<events::AccountErased>(&envelope)? {
+                    service.erase_vault(&erased.account_id).await?;
+                } else if let Some(revoked) = event::payload::<events::MandateRevoked>(&envelope)? {
+                    // A share an agent made ends with the mandate that allowed it. (Opening a
+                    // share checks the mandate too: this only tidies the list at once.)
+                    if revoked.whole || revoked.scopes.iter().any(|s| s == "documents") {
+                        service
+                            .end_shares_of_mandate(&revoked.beneficiary_id, &revoked.mandate_id)
+                            .await?;
+                    }
+                } else if let Some(expired) = event::payload::<events::MandateExpired>(&envelope)? {
+                    service
+                        .end_shares_of_mandate(&expired.beneficiary_id, &expired.mandate_id)
+                        .await?;
                 }
-            };
-            consume::run(
-                bus,
-                store,
-                "vault",
-                &["passerelle.identity"],
-                handler,
-                health,
-                shutdown,
-            )
-            .await;
-        }));
+                Ok(())
+            }
+        });
     }
     {
         let service = service.clone();
-        tasks.push(every(
-            Duration::from_secs(3600),
-            shutdown.clone(),
-            move || {
-                let service = service.clone();
-                async move {
-                    match service.announce_expiring().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(documents = n, "expiry reminders sent"),
-                        Err(e) => tracing::warn!(error = %e, "expiry reminders failed"),
-                    }
+        launch.every(Duration::from_secs(3600), "expiry reminders", move || {
+            let service = service.clone();
+            async move {
+                let n = service.announce_expiring().await?;
+                if n > 0 {
+                    tracing::info!(documents = n, "expiry reminders sent");
                 }
-            },
-        ));
+                Ok::<_, ServiceError>(())
+            }
+        });
     }
     {
         let (service, after) = (service.clone(), config.abandon_uploads_after);
-        tasks.push(every(
-            Duration::from_secs(3600),
-            shutdown.clone(),
-            move || {
-                let service = service.clone();
-                async move {
-                    if let Err(e) = service.cleanup(after).await {
-                        tracing::warn!(error = %e, "vault clean-up failed");
-                    }
-                }
-            },
-        ));
+        launch.every(Duration::from_secs(3600), "vault clean-up", move || {
+            let service = service.clone();
+            async move { service.cleanup(after).await }
+        });
     }
-    let server = GrpcServer::new(config.server.clone())
-        .with_health(health)
-        .with_auth(config.verifier.clone())
-        .add_service(VaultGrpc::new(service.clone()).into_server());
-    Ok(Running {
-        service,
-        server: server.with_tasks(tasks),
-    })
+    let grpc = VaultGrpc::new(service.clone());
+    Ok(launch.running(service, |server| server.add_service(grpc.into_server())))
 }
 
-impl Running {
-    /// Serves until `shutdown`, then waits for the background work to stop.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> Result<(), tonic::transport::Error> {
-        self.server.serve(listener, shutdown).await
-    }
-}
-
+/// `start` then serve on `listener` until `shutdown`.
 pub async fn serve(
     config: VaultConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let running = start(config, shutdown.clone()).await?;
-    running.serve(listener, shutdown).await?;
-    Ok(())
+) -> Result<(), ServeError> {
+    passerelle_kit::base::serve(start(config, shutdown.clone()), listener, shutdown).await
 }

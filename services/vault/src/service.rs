@@ -7,8 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use passerelle_access::throttle::{Throttle, ThrottleKey};
 use passerelle_access::{Access, Grant, Scope};
-use passerelle_bus::event;
-use passerelle_bus::outbox::{self, OutboxRelay};
+use passerelle_bus::outbox::Outbox;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::Principal;
 use passerelle_kit::clock::DynClock;
@@ -74,18 +73,6 @@ impl Default for Limits {
     }
 }
 
-fn unavailable(e: passerelle_store::Error) -> ServiceError {
-    ServiceError::Unavailable(format!("the store did not answer: {e}"))
-}
-
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(e.to_string())
-}
-
-fn invalid(message: impl Into<String>) -> ServiceError {
-    ServiceError::InvalidArgument(message.into())
-}
-
 /// Altered or lost storage: said plainly (DATA_LOSS), because the client must act on it.
 fn damaged(doc: &str, what: impl std::fmt::Display) -> ServiceError {
     ServiceError::DataLoss(format!(
@@ -93,13 +80,8 @@ fn damaged(doc: &str, what: impl std::fmt::Display) -> ServiceError {
     ))
 }
 
-fn event_mutation(event_type: &str, aggregate: &str, payload: &impl prost::Message) -> Mutation {
-    let (envelope, record) = event::new_record(PRODUCER, event_type, aggregate, payload);
-    outbox::mutation(PRODUCER, &envelope.event_id, &record)
-}
-
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, ServiceError> {
-    serde_json::to_vec(value).map_err(internal)
+    serde_json::to_vec(value).map_err(ServiceError::internal)
 }
 
 /// Bounds on documents moving at once: each transfer holds up to three 4 MiB parts in memory
@@ -310,7 +292,7 @@ pub struct Vault {
     access: Access,
     master: MasterKey,
     clock: DynClock,
-    relay: OutboxRelay,
+    outbox: Outbox,
     throttle: Throttle,
     limits: Limits,
     procedures: Arc<Vec<Procedure>>,
@@ -336,7 +318,7 @@ impl Vault {
         blobs: Blobs,
         master: MasterKey,
         clock: DynClock,
-        relay: OutboxRelay,
+        outbox: Outbox,
         limits: Limits,
         procedures: Vec<Procedure>,
     ) -> Self {
@@ -347,7 +329,7 @@ impl Vault {
             blobs,
             master,
             clock,
-            relay,
+            outbox,
             transfers: Transfers::new(limits.max_transfers, limits.max_transfers_per_caller),
             limits,
             procedures: Arc::new(procedures),
@@ -367,9 +349,7 @@ impl Vault {
     }
 
     async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), ServiceError> {
-        self.store.batch(mutations).await.map_err(unavailable)?;
-        self.relay.notify();
-        Ok(())
+        Ok(self.outbox.commit(mutations).await?)
     }
 
     // ----- access ---------------------------------------------------------------------------
@@ -393,7 +373,7 @@ impl Vault {
         detail: &str,
     ) -> Result<(), ServiceError> {
         if let Some(m) = self.access.audit(owner, grant, action, detail, self.now()) {
-            self.store.batch(vec![m]).await.map_err(unavailable)?;
+            self.store.batch(vec![m]).await?;
         }
         Ok(())
     }
@@ -403,12 +383,7 @@ impl Vault {
     /// The owner's vault key, made on first use.
     async fn vault_key(&self, owner: &str, create: bool) -> Result<WrappingKey, ServiceError> {
         let context = format!("vault-key:{owner}");
-        if let Some(sealed) = self
-            .store
-            .get(VAULT_KEYS, owner, "")
-            .await
-            .map_err(unavailable)?
-        {
+        if let Some(sealed) = self.store.get(VAULT_KEYS, owner, "").await? {
             let raw = self
                 .master
                 .open(&context, &sealed)
@@ -431,8 +406,7 @@ impl Vault {
         if !self
             .store
             .put_if_absent(Row::new(VAULT_KEYS, owner, "", sealed))
-            .await
-            .map_err(unavailable)?
+            .await?
         {
             // Another upload made it first: use theirs.
             return Box::pin(self.vault_key(owner, false)).await;
@@ -479,12 +453,12 @@ impl Vault {
         let plain = vault
             .unwrap(&format!("doc-meta:{doc_id}"), sealed)
             .ok_or_else(|| damaged(doc_id, "its title does not open"))?;
-        serde_json::from_slice(&plain).map_err(internal)
+        serde_json::from_slice(&plain).map_err(ServiceError::internal)
     }
 
     /// A stored document row, as it is (title and notes still sealed).
     fn decode(bytes: &[u8]) -> Result<Document, ServiceError> {
-        serde_json::from_slice(bytes).map_err(internal)
+        serde_json::from_slice(bytes).map_err(ServiceError::internal)
     }
 
     /// Documents with their title and notes opened.
@@ -512,12 +486,7 @@ impl Vault {
     }
 
     async fn load(&self, owner: &str, doc_id: &str) -> Result<Option<Document>, ServiceError> {
-        let Some(bytes) = self
-            .store
-            .get(DOCUMENTS, owner, doc_id)
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some(bytes) = self.store.get(DOCUMENTS, owner, doc_id).await? else {
             return Ok(None);
         };
         Ok(self
@@ -543,8 +512,7 @@ impl Vault {
     async fn stored_documents(&self, owner: &str) -> Result<Vec<Document>, ServiceError> {
         self.store
             .scan_all(DOCUMENTS, owner)
-            .await
-            .map_err(unavailable)?
+            .await?
             .iter()
             .map(|(_, bytes)| Self::decode(bytes))
             .collect()
@@ -654,8 +622,7 @@ impl Vault {
         Ok(self
             .store
             .get(USAGE, owner, "")
-            .await
-            .map_err(unavailable)?
+            .await?
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default())
     }
@@ -677,11 +644,7 @@ impl Vault {
         quota: Option<u64>,
     ) -> Result<(), ServiceError> {
         for _ in 0..64 {
-            let raw = self
-                .store
-                .get(USAGE, owner, "")
-                .await
-                .map_err(unavailable)?;
+            let raw = self.store.get(USAGE, owner, "").await?;
             let current: UsageCounter = raw
                 .as_deref()
                 .and_then(|b| serde_json::from_slice(b).ok())
@@ -703,8 +666,7 @@ impl Vault {
             let written = match raw {
                 Some(raw) => self.store.compare_and_set(row, &raw).await,
                 None => self.store.put_if_absent(row).await,
-            }
-            .map_err(unavailable)?;
+            }?;
             if written {
                 return Ok(());
             }
@@ -722,12 +684,7 @@ impl Vault {
         &self,
         upload_id: &str,
     ) -> Result<Option<(UploadState, Vec<u8>)>, ServiceError> {
-        let Some(raw) = self
-            .store
-            .get(UPLOADS, upload_id, "")
-            .await
-            .map_err(unavailable)?
-        else {
+        let Some(raw) = self.store.get(UPLOADS, upload_id, "").await? else {
             return Ok(None);
         };
         if raw == ABANDONED {
@@ -735,19 +692,14 @@ impl Vault {
                 "upload `{upload_id}` was abandoned after a day without news and its bytes removed: start again with a new upload id"
             )));
         }
-        let state = serde_json::from_slice(&raw).map_err(internal)?;
+        let state = serde_json::from_slice(&raw).map_err(ServiceError::internal)?;
         Ok(Some((state, raw)))
     }
 
     /// Whether `owner`'s vault was erased: an erased person's token, still valid for a few
     /// minutes, must not bring a vault back.
     async fn erased(&self, owner: &str) -> Result<bool, ServiceError> {
-        Ok(self
-            .store
-            .get(ERASED_VAULTS, owner, "")
-            .await
-            .map_err(unavailable)?
-            .is_some())
+        Ok(self.store.get(ERASED_VAULTS, owner, "").await?.is_some())
     }
 
     /// Starts (or resumes) an upload.
@@ -763,13 +715,15 @@ impl Vault {
             ));
         }
         if uuid::Uuid::parse_str(&meta.upload_id).is_err() {
-            return Err(invalid(format!(
+            return Err(ServiceError::invalid(format!(
                 "upload_id `{}` is not accepted: expected a UUID the client makes up",
                 meta.upload_id
             )));
         }
         if meta.size == 0 {
-            return Err(invalid("size_bytes is 0: an empty file cannot be stored"));
+            return Err(ServiceError::invalid(
+                "size_bytes is 0: an empty file cannot be stored",
+            ));
         }
         if meta.size > self.limits.max_document_bytes {
             return Err(ServiceError::ResourceExhausted(format!(
@@ -782,7 +736,7 @@ impl Vault {
         match self.upload_state(&meta.upload_id).await? {
             Some((state, raw)) => {
                 if state.owner_id != meta.owner_id || state.size != meta.size {
-                    return Err(invalid(format!(
+                    return Err(ServiceError::invalid(format!(
                         "upload_id `{}` belongs to another file: use a new id for a new file",
                         meta.upload_id
                     )));
@@ -875,8 +829,7 @@ impl Vault {
                 let claimed = self
                     .store
                     .put_if_absent(Row::new(UPLOADS, &state.upload_id, "", raw.clone()))
-                    .await
-                    .map_err(unavailable)?;
+                    .await?;
                 if !claimed {
                     return Err(ServiceError::Aborted(format!(
                         "upload `{}` started twice at once: ask UploadStatus, then resume",
@@ -996,7 +949,7 @@ impl Vault {
                         return;
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(internal(e))).await;
+                        let _ = tx.send(Err(ServiceError::internal(e))).await;
                         return;
                     }
                 };
@@ -1055,18 +1008,12 @@ impl Vault {
                 let page = self
                     .store
                     .scan(EXPIRY_INDEX, &day.to_string(), &range, 500)
-                    .await
-                    .map_err(unavailable)?;
+                    .await?;
                 for (ck, _) in &page.rows {
                     let Some((owner, doc_id)) = ck.split_once('/') else {
                         continue;
                     };
-                    let Some(raw) = self
-                        .store
-                        .get(DOCUMENTS, owner, doc_id)
-                        .await
-                        .map_err(unavailable)?
-                    else {
+                    let Some(raw) = self.store.get(DOCUMENTS, owner, doc_id).await? else {
                         continue;
                     };
                     let mut doc = Self::decode(&raw)?;
@@ -1078,13 +1025,11 @@ impl Vault {
                     let claimed = self
                         .store
                         .compare_and_set(Row::new(DOCUMENTS, owner, doc_id, json(&doc)?), &raw)
-                        .await
-                        .map_err(unavailable)?;
+                        .await?;
                     if !claimed {
                         continue;
                     }
-                    self.commit(vec![event_mutation(
-                        "passerelle.events.v1.DocumentExpiring",
+                    self.commit(vec![self.outbox.event(
                         owner,
                         &events::DocumentExpiring {
                             owner_id: owner.to_owned(),
@@ -1121,8 +1066,7 @@ impl Vault {
                 Mutation::Put(Row::new(ERASED_VAULTS, owner, "", Vec::new())),
                 Mutation::delete(VAULT_KEYS, owner, ""),
             ])
-            .await
-            .map_err(unavailable)?;
+            .await?;
         let documents = self.stored_documents(owner).await?;
         let mut batch: Vec<Mutation> = documents
             .iter()
@@ -1135,12 +1079,7 @@ impl Vault {
                 .map(|(day, key)| Mutation::delete(EXPIRY_INDEX, day.to_string(), key))
         }));
         // Uploads in progress go too.
-        for (upload_id, bytes) in self
-            .store
-            .scan_all(OPEN_UPLOADS, "open")
-            .await
-            .map_err(unavailable)?
-        {
+        for (upload_id, bytes) in self.store.scan_all(OPEN_UPLOADS, "open").await? {
             if serde_json::from_slice::<(String, String, i64)>(&bytes)
                 .is_ok_and(|(o, _, _)| o == owner)
             {
@@ -1150,11 +1089,7 @@ impl Vault {
         }
         batch.push(Mutation::delete(USAGE, owner, ""));
         for table in [SHARES, SHARE_ACCESS] {
-            let rows = self
-                .store
-                .scan_all(table, owner)
-                .await
-                .map_err(unavailable)?;
+            let rows = self.store.scan_all(table, owner).await?;
             for (ck, bytes) in &rows {
                 if table == SHARES
                     && let Ok(share) = serde_json::from_slice::<ShareRecord>(bytes)
@@ -1165,8 +1100,7 @@ impl Vault {
                 batch.push(Mutation::delete(table, owner, ck));
             }
         }
-        batch.push(event_mutation(
-            "passerelle.events.v1.VaultErased",
+        batch.push(self.outbox.event(
             owner,
             &events::VaultErased {
                 owner_id: owner.to_owned(),
@@ -1201,7 +1135,7 @@ impl Vault {
         self.store
             .put(Row::new(OPEN_UPLOADS, "open", &state.upload_id, marker))
             .await
-            .map_err(unavailable)
+            .map_err(ServiceError::from)
     }
 
     pub async fn cleanup(&self, older_than: Duration) -> Result<Cleanup, ServiceError> {
@@ -1209,11 +1143,7 @@ impl Vault {
         let mut report = Cleanup::default();
         let stored = self.blobs.documents().await?;
         let mut live_uploads = BTreeSet::new();
-        let rows = self
-            .store
-            .scan_all(OPEN_UPLOADS, "open")
-            .await
-            .map_err(unavailable)?;
+        let rows = self.store.scan_all(OPEN_UPLOADS, "open").await?;
         for (upload_id, bytes) in &rows {
             let Ok((owner, doc, _)) = serde_json::from_slice::<(String, String, i64)>(bytes) else {
                 continue;
@@ -1234,12 +1164,7 @@ impl Vault {
                 Some((state, raw)) => {
                     let abandoned = Row::new(UPLOADS, upload_id, "", ABANDONED.to_vec())
                         .with_ttl(Duration::from_secs(7 * 86_400));
-                    if !self
-                        .store
-                        .compare_and_set(abandoned, &raw)
-                        .await
-                        .map_err(unavailable)?
-                    {
+                    if !self.store.compare_and_set(abandoned, &raw).await? {
                         // Its stream wrote meanwhile: it is alive.
                         live_uploads.insert((owner, doc));
                         continue;
@@ -1253,22 +1178,13 @@ impl Vault {
                 }
                 None => {}
             }
-            self.store
-                .delete(OPEN_UPLOADS, "open", upload_id)
-                .await
-                .map_err(unavailable)?;
+            self.store.delete(OPEN_UPLOADS, "open", upload_id).await?;
         }
         for (owner, doc) in stored {
             if live_uploads.contains(&(owner.clone(), doc.clone())) {
                 continue;
             }
-            if self
-                .store
-                .get(DOCUMENTS, &owner, &doc)
-                .await
-                .map_err(unavailable)?
-                .is_none()
-            {
+            if self.store.get(DOCUMENTS, &owner, &doc).await?.is_none() {
                 self.blobs.delete_prefix(&owner, Some(&doc)).await?;
                 report.orphan_documents += 1;
             }
@@ -1345,12 +1261,12 @@ impl Vault {
     ) -> Result<NewShare, ServiceError> {
         let grant = self.authorize(principal, owner).await?;
         if !(1..=168).contains(&valid_hours) {
-            return Err(invalid(format!(
+            return Err(ServiceError::invalid(format!(
                 "valid_hours {valid_hours} is out of range: expected 1 to 168 (a week)"
             )));
         }
         if document_ids.is_empty() {
-            return Err(invalid(
+            return Err(ServiceError::invalid(
                 "no document to share: expected one or more document ids",
             ));
         }
@@ -1420,12 +1336,14 @@ impl Vault {
         let raw = self
             .store
             .get(SHARES, owner, share_id)
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("no share `{share_id}` in this vault"))
             })?;
-        Ok((serde_json::from_slice(&raw).map_err(internal)?, raw))
+        Ok((
+            serde_json::from_slice(&raw).map_err(ServiceError::internal)?,
+            raw,
+        ))
     }
 
     pub async fn revoke_share(
@@ -1460,21 +1378,17 @@ impl Vault {
         let page = self
             .store
             .scan(SHARES, owner, &KeyRange::all(), 1000)
-            .await
-            .map_err(unavailable)?;
+            .await?;
         for (_, bytes) in &page.rows {
             shares.push((
-                serde_json::from_slice::<ShareRecord>(bytes).map_err(internal)?,
+                serde_json::from_slice::<ShareRecord>(bytes).map_err(ServiceError::internal)?,
                 Vec::new(),
             ));
         }
-        let rows = self
-            .store
-            .scan_all(SHARE_ACCESS, owner)
-            .await
-            .map_err(unavailable)?;
+        let rows = self.store.scan_all(SHARE_ACCESS, owner).await?;
         for (_, bytes) in &rows {
-            let access: ShareAccess = serde_json::from_slice(bytes).map_err(internal)?;
+            let access: ShareAccess =
+                serde_json::from_slice(bytes).map_err(ServiceError::internal)?;
             if let Some((_, list)) = shares.iter_mut().find(|(s, _)| s.id == access.share_id) {
                 list.push(access);
             }
@@ -1507,15 +1421,14 @@ impl Vault {
         let pointer = self
             .store
             .get(SHARE_CODES, &passerelle_access::codes::hash(code), "")
-            .await
-            .map_err(unavailable)?;
+            .await?;
         let Some(pointer) = pointer else {
             return Err(refused()); // a guess: it stays counted
         };
         // A real code, even of an ended share, is no guess.
         self.throttle.succeeded(attempt, now).await?;
         let (owner, share_id): (String, String) =
-            serde_json::from_slice(&pointer).map_err(internal)?;
+            serde_json::from_slice(&pointer).map_err(ServiceError::internal)?;
         let (share, raw) = self.share(&owner, &share_id).await?;
         if share.revoked || now >= share.expires_at || !self.mandate_still_allows(&share).await? {
             return Err(refused());
@@ -1550,14 +1463,11 @@ impl Vault {
         owner: &str,
         mandate_id: &str,
     ) -> Result<usize, ServiceError> {
-        let rows = self
-            .store
-            .scan_all(SHARES, owner)
-            .await
-            .map_err(unavailable)?;
+        let rows = self.store.scan_all(SHARES, owner).await?;
         let mut batch = Vec::new();
         for (share_id, bytes) in &rows {
-            let mut share: ShareRecord = serde_json::from_slice(bytes).map_err(internal)?;
+            let mut share: ShareRecord =
+                serde_json::from_slice(bytes).map_err(ServiceError::internal)?;
             if share.revoked || share.mandate_id.as_deref() != Some(mandate_id) {
                 continue;
             }
@@ -1601,7 +1511,7 @@ impl Vault {
                 json(&access)?,
             ))
             .await
-            .map_err(unavailable)
+            .map_err(ServiceError::from)
     }
 
     pub async fn open_share(
@@ -1652,8 +1562,7 @@ impl Vault {
                     Row::new(SHARES, &share.owner_id, &share.id, json(&share)?),
                     &raw,
                 )
-                .await
-                .map_err(unavailable)?;
+                .await?;
             if !claimed {
                 return Err(ServiceError::Aborted(
                     "the code was used at the same moment: try again".into(),
@@ -1708,7 +1617,7 @@ async fn open_part(
             Ok(plain)
         })
         .await
-        .map_err(internal)?
+        .map_err(ServiceError::internal)?
     };
     opened.map(Bytes::from).map_err(|what| {
         tracing::error!(document_id = %doc.id, part = index, what = %what, "damaged document");
@@ -1815,7 +1724,7 @@ impl Upload {
         let total =
             inner.state.received + inner.queued + inner.buffer.len() as u64 + bytes.len() as u64;
         if total > inner.state.size {
-            return Err(invalid(format!(
+            return Err(ServiceError::invalid(format!(
                 "more bytes than the {} declared in size_bytes: nothing of this stream is kept past byte {}",
                 inner.state.size, inner.state.received
             )));
@@ -1837,7 +1746,7 @@ impl Upload {
             return Ok(doc);
         }
         let Some(mut inner) = self.inner else {
-            return Err(internal("upload without state"));
+            return Err(ServiceError::internal("upload without state"));
         };
         if inner.state.completing {
             // Claimed back from the clean-up pass first (compare-and-set), then recorded.
@@ -1849,7 +1758,7 @@ impl Upload {
         if total != inner.state.size {
             // What is stored is kept: record the part in flight, so the resume offset is right.
             inner.settle().await?;
-            return Err(invalid(format!(
+            return Err(ServiceError::invalid(format!(
                 "truncated: {total} of {} bytes arrived; {} are stored, send again from byte {} (nothing was made of the rest)",
                 inner.state.size, inner.state.received, inner.state.received
             )));
@@ -1888,13 +1797,7 @@ impl UploadInner {
         if let Some(ttl) = ttl {
             row = row.with_ttl(ttl);
         }
-        if !self
-            .vault
-            .store
-            .compare_and_set(row, &self.stored)
-            .await
-            .map_err(unavailable)?
-        {
+        if !self.vault.store.compare_and_set(row, &self.stored).await? {
             return Err(upload_moved(&self.state.upload_id));
         }
         self.stored = next;
@@ -1905,10 +1808,9 @@ impl UploadInner {
     async fn store_part(&mut self, plain: Vec<u8>, last: bool) -> Result<(), ServiceError> {
         let index = self.state.part_hashes.len() + usize::from(self.in_flight.is_some());
         let len = plain.len() as u64;
-        let key = self
-            .key
-            .clone()
-            .ok_or_else(|| internal("an upload being recorded takes no more bytes"))?;
+        let key = self.key.clone().ok_or_else(|| {
+            ServiceError::internal("an upload being recorded takes no more bytes")
+        })?;
         let blobs = self.vault.blobs.clone();
         let (owner, doc_id) = (self.state.owner_id.clone(), self.state.document_id.clone());
         let task = tokio::spawn(async move {
@@ -1927,7 +1829,7 @@ impl UploadInner {
                 )
             })
             .await
-            .map_err(internal)?;
+            .map_err(ServiceError::internal)?;
             blobs.put_part(&owner, &doc_id, index, sealed).await?;
             Ok((hash, len))
         });
@@ -1943,7 +1845,7 @@ impl UploadInner {
             return Ok(());
         };
         self.queued = 0;
-        let (hash, len) = task.await.map_err(internal)??;
+        let (hash, len) = task.await.map_err(ServiceError::internal)??;
         self.state.part_hashes.push(hash);
         self.state.received += len;
         self.state.touched_at = self.vault.now();
@@ -2023,8 +1925,7 @@ impl UploadInner {
                     .with_ttl(Duration::from_secs(7 * 86_400)),
             ),
             Mutation::delete(OPEN_UPLOADS, "open", &state.upload_id),
-            event_mutation(
-                "passerelle.events.v1.DocumentAdded",
+            self.vault.outbox.event(
                 &doc.owner_id,
                 &events::DocumentAdded {
                     owner_id: doc.owner_id.clone(),

@@ -3,17 +3,14 @@
 use std::sync::Arc;
 
 use passerelle_bus::DynBus;
-use passerelle_bus::sqlite::SqliteBus;
 use passerelle_directory::DirectoryConfig;
 use passerelle_directory::service::Directory;
 use passerelle_kit::CancellationToken;
 use passerelle_kit::clock::SystemClock;
-use passerelle_kit::config::ServerArgs;
-use passerelle_kit::testing::{Bearer, TestIssuer};
+use passerelle_kit::testing::{Bearer, TestEngines, TestIssuer, serve_local};
 use passerelle_proto::directory::v1 as pb;
 use passerelle_proto::directory::v1::directory_client::DirectoryClient;
 use passerelle_store::DynStore;
-use passerelle_store::sqlite::SqliteStore;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -27,7 +24,7 @@ pub struct App {
     pub service: Directory,
     pub issuer: TestIssuer,
     pub shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    _engines: TestEngines,
 }
 
 impl Drop for App {
@@ -37,39 +34,26 @@ impl Drop for App {
 }
 
 pub async fn spawn_app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
-    let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
+    let engines = TestEngines::new();
     let issuer = TestIssuer::default();
     let shutdown = CancellationToken::new();
     let config = DirectoryConfig {
-        store: store.clone(),
-        bus: bus.clone(),
-        server: ServerArgs::default(),
-        verifier: Some(issuer.verifier()),
-        clock: Arc::new(SystemClock),
+        base: engines.base(Some(issuer.verifier()), Arc::new(SystemClock)),
         replica: "test".into(),
     };
     let running = passerelle_directory::start(config, shutdown.clone())
         .await
         .unwrap();
     let service = running.service.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(running.serve(listener, shutdown.clone()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let (_, channel) = serve_local(running, &shutdown).await;
     App {
         channel,
-        store,
-        bus,
+        store: engines.store.clone(),
+        bus: engines.bus.clone(),
         service,
         issuer,
         shutdown,
-        _dir: dir,
+        _engines: engines,
     }
 }
 

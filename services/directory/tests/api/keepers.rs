@@ -169,7 +169,8 @@ async fn an_import_the_store_refused_leaves_nothing_in_the_search() {
     let bus: passerelle_bus::DynBus =
         Arc::new(passerelle_bus::sqlite::SqliteBus::open(&dir.path().join("b.db"), 1).unwrap());
     let relay = passerelle_bus::outbox::OutboxRelay::new(store.clone(), bus, "directory");
-    let directory = Directory::load(store, relay).await.unwrap();
+    let outbox = passerelle_bus::outbox::Outbox::new(store.clone(), relay);
+    let directory = Directory::load(store, outbox).await.unwrap();
     let rows = files::read(Format::Csv, &data("lieux-amiens.csv"), "open data").unwrap();
     flaky.set_writes_failing(true);
     assert!(directory.import(None, rows, |_, _| {}).await.is_err());

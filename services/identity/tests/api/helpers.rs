@@ -6,17 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use passerelle_bus::DynBus;
-use passerelle_bus::sqlite::SqliteBus;
 use passerelle_identity::{IdentityConfig, IdpChoice};
 use passerelle_kit::CancellationToken;
 use passerelle_kit::clock::{DynClock, SystemClock};
-use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
 use passerelle_proto::identity::v1 as pb;
 use passerelle_proto::identity::v1::identity_client::IdentityClient;
 use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
 use passerelle_store::DynStore;
-use passerelle_store::sqlite::SqliteStore;
 use smpp34::{SmppConnectionInformation, SmppServer, SmppServerListener, TlvList};
 use tokio::sync::Mutex;
 use tonic::service::interceptor::InterceptedService;
@@ -26,6 +23,7 @@ pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 pub use passerelle_kit::testing::Bearer;
+use passerelle_kit::testing::TestEngines;
 
 pub type Client = IdentityClient<InterceptedService<Channel, Bearer>>;
 
@@ -105,7 +103,7 @@ pub struct App {
     pub issuer_handle: Option<passerelle_identity::issuer::Issuer>,
     pub shutdown: CancellationToken,
     _smsc_server: SmppServer,
-    _dir: tempfile::TempDir,
+    _engines: TestEngines,
 }
 
 impl Drop for App {
@@ -121,9 +119,7 @@ pub async fn spawn_app() -> App {
 /// A service on `idp`, with `clock`, whose first admin is `admin_name` (password
 /// [`ADMIN_PASSWORD`]).
 pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
-    let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
+    let engines = TestEngines::new();
     let smsc = Arc::new(Smsc::default());
     let sms_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -138,9 +134,7 @@ pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> Ap
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = IdentityConfig {
-        store: store.clone(),
-        bus: bus.clone(),
-        server: ServerArgs::default(),
+        base: engines.base(None, clock),
         idp,
         master_key: MasterKey::generate().unwrap(),
         public_url: format!("http://{addr}"),
@@ -151,7 +145,6 @@ pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> Ap
         argon2_passes: 1,
         argon2_budget_mib: 256,
         sms: Some(Arc::new(sms) as Arc<dyn SmsSender>),
-        clock,
         bootstrap_admin: Some((admin_name.into(), ADMIN_PASSWORD.into())),
         erasure_journal: None,
     };
@@ -160,8 +153,8 @@ pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> Ap
     let running = passerelle_identity::start(config, shutdown.clone())
         .await
         .unwrap();
-    let service = running.service.clone();
-    let issuer_handle = running.issuer.clone();
+    let service = running.service.identity.clone();
+    let issuer_handle = running.service.issuer.clone();
     tokio::spawn(running.serve(listener, shutdown.clone()));
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -171,15 +164,15 @@ pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> Ap
     App {
         addr,
         channel,
-        store,
-        bus,
+        store: engines.store.clone(),
+        bus: engines.bus.clone(),
         issuer,
         smsc,
         service,
         issuer_handle,
         shutdown,
         _smsc_server: smsc_server,
-        _dir: dir,
+        _engines: engines,
     }
 }
 

@@ -5,16 +5,13 @@ use std::time::Duration;
 
 use passerelle_access::{Consent, Mandate, Scope};
 use passerelle_bus::DynBus;
-use passerelle_bus::sqlite::SqliteBus;
 use passerelle_kit::CancellationToken;
 use passerelle_kit::clock::{DynClock, SystemClock};
-use passerelle_kit::config::ServerArgs;
 use passerelle_kit::secrets::MasterKey;
-use passerelle_kit::testing::TestIssuer;
+use passerelle_kit::testing::{TestEngines, TestIssuer, serve_local};
 use passerelle_proto::vault::v1 as pb;
 use passerelle_proto::vault::v1::vault_client::VaultClient;
 use passerelle_store::DynStore;
-use passerelle_store::sqlite::SqliteStore;
 use passerelle_vault::service::Limits;
 use passerelle_vault::{VaultConfig, service::Vault};
 use tonic::service::interceptor::InterceptedService;
@@ -33,7 +30,7 @@ pub struct App {
     pub issuer: TestIssuer,
     pub blob_dir: std::path::PathBuf,
     pub shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    _engines: TestEngines,
 }
 
 impl Drop for App {
@@ -58,21 +55,15 @@ pub async fn spawn_with(limits: Limits, clock: DynClock) -> App {
 
 /// A vault keeping bytes at `blobs_url` (default: a directory of the test).
 pub async fn spawn_on(limits: Limits, clock: DynClock, blobs_url: Option<String>) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
-    let bus: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 2).unwrap());
-    let blob_dir = dir.path().join("blobs");
+    let engines = TestEngines::new();
+    let blob_dir = engines.dir.path().join("blobs");
     let issuer = TestIssuer::default();
     let config = VaultConfig {
-        store: store.clone(),
-        bus: bus.clone(),
-        server: ServerArgs::default(),
-        verifier: Some(issuer.verifier()),
+        base: engines.base(Some(issuer.verifier()), clock),
         master_key: MasterKey::generate().unwrap(),
         blobs_url: blobs_url.unwrap_or_else(|| format!("file://{}", blob_dir.display())),
         limits,
         procedures_json: None,
-        clock,
         abandon_uploads_after: Duration::from_secs(86_400),
     };
     let shutdown = CancellationToken::new();
@@ -80,23 +71,16 @@ pub async fn spawn_on(limits: Limits, clock: DynClock, blobs_url: Option<String>
         .await
         .unwrap();
     let service = running.service.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(running.serve(listener, shutdown.clone()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let (_, channel) = serve_local(running, &shutdown).await;
     App {
         channel,
-        store,
-        bus,
+        store: engines.store.clone(),
+        bus: engines.bus.clone(),
         service,
         issuer,
         blob_dir,
         shutdown,
-        _dir: dir,
+        _engines: engines,
     }
 }
 

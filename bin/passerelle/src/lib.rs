@@ -3,29 +3,30 @@
 //! - `passerelle up` runs every service in one process on the embedded engines (SQLite store
 //!   and event log under `./passerelle-data`), one port per service from `--listen` on;
 //! - `passerelle serve <service>` runs one service, as each Kubernetes pod does, on the engines
-//!   its `--store` and `--bus` URLs name;
+//!   its `--store` and `--bus` URLs name, with that service's own options only;
 //! - `passerelle bus …`, `vault …`, `directory …`, `survey …`, `backup` and `restore` are
 //!   operator tools.
 //!
+//! The binary sits above every service crate: each service owns its options and turns them
+//! into its configuration; this crate only parses the command line, opens the engines, and
+//! starts what was asked.
+//!
 //! # Layout
-//! - [`cli`]: the command line;
-//! - [`services`]: which services exist and how each is started;
+//! - [`cli`]: the command line and its dispatch;
+//! - [`process`]: what the services of one process share (engines, server settings, whom
+//!   tokens come from), and how each service is started on a listener;
+//! - [`serve`]: `passerelle serve <service>`;
+//! - [`up`]: `passerelle up`;
 //! - [`platform`]: the `Platform/Info` RPC every process serves;
-//! - [`bus_tools`]: `passerelle bus append` and `passerelle bus tail`;
-//! - [`vault_tools`]: `passerelle vault cleanup`;
-//! - [`directory_tools`]: `passerelle directory import` and `export`;
-//! - [`survey_tools`]: `passerelle survey import` and `report`;
-//! - [`backup_tools`]: `passerelle backup` and `restore`.
+//! - [`tools`]: the operator tools.
 #![forbid(unsafe_code)]
 
-pub mod backup_tools;
-pub mod bus_tools;
 pub mod cli;
-pub mod directory_tools;
 pub mod platform;
-pub mod services;
-pub mod survey_tools;
-pub mod vault_tools;
+pub mod process;
+pub mod serve;
+pub mod tools;
+pub mod up;
 
 use std::process::ExitCode;
 

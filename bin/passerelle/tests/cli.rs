@@ -356,7 +356,10 @@ fn a_killed_appender_loses_no_acknowledged_record() {
                 .get(&(*partition, *offset))
                 .unwrap_or_else(|| panic!("acknowledged {key} at {partition}/{offset} is lost"));
             assert_eq!(stored_key, key);
-            assert_eq!(payload, &passerelle::bus_tools::synthetic_payload(key, 200));
+            assert_eq!(
+                payload,
+                &passerelle::tools::bus::synthetic_payload(key, 200)
+            );
         }
     });
 }
@@ -1083,4 +1086,36 @@ async fn a_restored_backup_gives_every_document_back_and_keeps_erasures() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Each service takes the options every service has and its own, no other: a setting meant
+/// for another service is refused with the reason, not silently ignored.
+#[test]
+fn serve_refuses_another_services_options() {
+    let refused = passerelle()
+        .args(["serve", "directory", "--argon2-passes", "9"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--argon2-passes"), "{stderr}");
+    assert!(stderr.contains("unexpected argument"), "{stderr}");
+
+    let help = |service: &str| {
+        let out = passerelle()
+            .args(["serve", service, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let identity = help("identity");
+    assert!(identity.contains("--argon2-passes") && identity.contains("--master-key-file"));
+    assert!(!identity.contains("--blobs"), "{identity}");
+    let vault = help("vault");
+    assert!(vault.contains("--blobs") && vault.contains("--master-key-file"));
+    assert!(!vault.contains("--argon2"), "{vault}");
+    let directory = help("directory");
+    assert!(directory.contains("--store") && directory.contains("--issuer"));
+    assert!(!directory.contains("--master-key-file") && !directory.contains("--rules-file"));
 }

@@ -11,7 +11,7 @@ use passerelle_bus::outbox::OutboxRelay;
 use passerelle_kit::clock::SystemClock;
 use passerelle_kit::config::EngineArgs;
 
-use crate::cli::AnalyticsArgs;
+use passerelle_analytics::config::AnalyticsArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum SurveyCommand {
@@ -59,11 +59,11 @@ impl SurveyCommand {
 
 async fn open(engines: &EngineArgs, analytics: &AnalyticsArgs) -> anyhow::Result<Analytics> {
     let rules = analytics.rules()?;
-    let engines = crate::services::Engines::open(engines).await?;
+    let engines = engines.open().await.map_err(anyhow::Error::msg)?;
     let relay = OutboxRelay::new(engines.store.clone(), engines.bus.clone(), PRODUCER);
     Ok(Analytics::new(
-        engines.store,
-        relay,
+        engines.store.clone(),
+        passerelle_bus::outbox::Outbox::new(engines.store, relay),
         Arc::new(SystemClock),
         rules,
         None,

@@ -39,7 +39,7 @@ impl VaultCommand {
 }
 
 async fn cleanup(args: CleanupArgs) -> anyhow::Result<()> {
-    let engines = crate::services::Engines::open(&args.engines).await?;
+    let engines = args.engines.open().await.map_err(anyhow::Error::msg)?;
     let blobs_url = args.blobs.unwrap_or_else(|| {
         format!(
             "file://{}",
@@ -56,12 +56,13 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<()> {
         engines.bus.clone(),
         "vault",
     );
+    let outbox = passerelle_bus::outbox::Outbox::new(engines.store.clone(), relay);
     let vault = passerelle_vault::service::Vault::new(
         engines.store,
         blobs,
         master,
         Arc::new(SystemClock),
-        relay,
+        outbox,
         passerelle_vault::service::Limits {
             max_document_bytes: 0,
             quota_bytes: 0,

@@ -1,10 +1,9 @@
 //! One error type for every service, mapped once to gRPC status codes.
 //!
 //! Services define their own `thiserror` enums for their domain and convert them into
-//! [`ServiceError`]; only this file knows which gRPC code each kind becomes. Messages are
-//! lowercase, say what was wrong and what is accepted, and carry no personal data.
-
-use tonic::{Code, Status};
+//! [`ServiceError`]; only this file knows which gRPC code each kind becomes (with the `grpc`
+//! feature, so crates that serve nothing do not pull tonic). Messages are lowercase, say what
+//! was wrong and what is accepted, and carry no personal data.
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum ServiceError {
@@ -41,6 +40,39 @@ pub enum ServiceError {
     Internal(String),
 }
 
+#[cfg(feature = "grpc")]
+use tonic::{Code, Status};
+
+impl ServiceError {
+    /// The request is malformed: `message` says what was wrong and what is accepted.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidArgument(message.into())
+    }
+
+    /// Allowed to sign in, not to do this: `reason` says who may.
+    pub fn denied(reason: impl Into<String>) -> Self {
+        Self::PermissionDenied(reason.into())
+    }
+
+    /// A bug or an unexpected state; the detail stays in the logs.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+}
+
+/// An error that says which kind it is: each service's own error enum implements it, so one
+/// conversion turns any of them into a gRPC status.
+pub trait ErrorKind: std::fmt::Display {
+    fn kind(&self) -> ServiceError;
+}
+
+impl ErrorKind for ServiceError {
+    fn kind(&self) -> ServiceError {
+        self.clone()
+    }
+}
+
+#[cfg(feature = "grpc")]
 impl ServiceError {
     pub fn code(&self) -> Code {
         match self {
@@ -59,6 +91,7 @@ impl ServiceError {
     }
 }
 
+#[cfg(feature = "grpc")]
 impl From<ServiceError> for Status {
     fn from(err: ServiceError) -> Self {
         match err {
@@ -73,7 +106,7 @@ impl From<ServiceError> for Status {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "grpc"))]
 mod tests {
     use super::*;
 

@@ -64,13 +64,14 @@ fn format_for(explicit: Option<&str>, file: &std::path::Path) -> anyhow::Result<
 }
 
 async fn open(engines: &EngineArgs) -> anyhow::Result<(Directory, OutboxRelay)> {
-    let engines = crate::services::Engines::open(engines).await?;
+    let engines = engines.open().await.map_err(anyhow::Error::msg)?;
     let relay = OutboxRelay::new(
         engines.store.clone(),
         engines.bus.clone(),
         passerelle_directory::service::PRODUCER,
     );
-    let directory = Directory::load(engines.store, relay.clone())
+    let outbox = passerelle_bus::outbox::Outbox::new(engines.store.clone(), relay.clone());
+    let directory = Directory::load(engines.store, outbox)
         .await
         .context("cannot load the directory")?;
     Ok((directory, relay))

@@ -1,0 +1,157 @@
+//! The identity service's options (`passerelle serve identity`, `passerelle up`), and how they
+//! become its [`IdentityConfig`].
+
+use std::sync::Arc;
+
+use clap::Args;
+use passerelle_kit::ServiceError;
+use passerelle_kit::base::ServiceBase;
+use passerelle_kit::config::{Hidden, parse_duration};
+use passerelle_kit::secrets::MasterKey;
+use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
+
+use crate::keycloak::KeycloakSettings;
+use crate::run::{IdentityConfig, IdpChoice};
+
+/// The identity service's options.
+#[derive(Args, Clone, Debug)]
+pub struct IdentityArgs {
+    /// Identity provider: `builtin` (Passerelle issues tokens) or
+    /// keycloak://HOST:PORT/realms/REALM (keycloaks:// for HTTPS).
+    #[arg(long, env = "PASSERELLE_IDP", default_value = "builtin")]
+    pub idp: String,
+
+    /// Secret of the Keycloak client `passerelle-identity` (with --idp keycloak://…).
+    #[arg(
+        long,
+        env = "PASSERELLE_KEYCLOAK_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub keycloak_client_secret: Option<Hidden>,
+
+    /// The identity service's URL as clients reach it (the built-in issuer is
+    /// <URL>/realms/passerelle); `up` uses its listening address.
+    #[arg(long, env = "PASSERELLE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How long a sign-in token lives.
+    #[arg(long, env = "PASSERELLE_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub token_ttl: std::time::Duration,
+
+    /// How often the built-in issuer makes a new signing key.
+    #[arg(long, env = "PASSERELLE_KEY_ROTATION", default_value = "30d", value_parser = parse_duration)]
+    pub key_rotation: std::time::Duration,
+
+    /// Argon2id memory per hash, in KiB (OWASP minimum: 19456).
+    #[arg(long, env = "PASSERELLE_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id passes (OWASP minimum with 19 MiB: 2).
+    #[arg(long, env = "PASSERELLE_ARGON2_PASSES", default_value_t = 2)]
+    pub argon2_passes: u32,
+
+    /// Memory, in MiB, that password hashing may hold at once: it bounds how many sign-ins
+    /// are checked together (256 MiB: 13 at the default 19 MiB), so a burst of sign-ins cannot
+    /// exhaust memory; a few more wait, the rest are refused with UNAVAILABLE.
+    #[arg(long, env = "PASSERELLE_ARGON2_BUDGET_MIB", default_value_t = 256)]
+    pub argon2_budget_mib: u32,
+
+    /// SMS gateway for consent codes: smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=SENDER].
+    #[arg(long, env = "PASSERELLE_SMS_URL", hide_env_values = true)]
+    pub sms_url: Option<Hidden>,
+
+    /// A file, kept apart from the store, where every erasure is also written; erased
+    /// accounts a restored backup brings back are erased again at start. `up` uses
+    /// <data-dir>/erasures.journal; keep it on other storage than the backups.
+    #[arg(long, env = "PASSERELLE_ERASURE_JOURNAL")]
+    pub erasure_journal: Option<std::path::PathBuf>,
+
+    /// Username of the first admin, made at start when free.
+    #[arg(long, env = "PASSERELLE_BOOTSTRAP_ADMIN", default_value = "admin")]
+    pub bootstrap_admin: String,
+
+    /// Password of the first admin. `up` makes one up and prints it once when not given.
+    #[arg(
+        long,
+        env = "PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub bootstrap_admin_password: Option<Hidden>,
+}
+
+impl IdentityArgs {
+    /// The identity provider these options name.
+    pub fn provider(&self) -> Result<IdpChoice, ServiceError> {
+        IdpChoice::parse(
+            &self.idp,
+            self.keycloak_client_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The issuer every service must trust: the Keycloak realm, or the built-in issuer at the
+    /// public URL (`None` while that URL is not known).
+    pub fn issuer_url(&self) -> Result<Option<String>, ServiceError> {
+        Ok(match self.provider()? {
+            IdpChoice::Keycloak(settings) => Some(settings.issuer()),
+            IdpChoice::BuiltIn => self.public_url.as_deref().map(builtin_issuer_url),
+        })
+    }
+
+    /// The service's configuration on `base`, with the master key.
+    pub fn config(
+        &self,
+        base: ServiceBase,
+        master_key: MasterKey,
+    ) -> Result<IdentityConfig, ServiceError> {
+        let public_url = self.public_url.clone().ok_or_else(|| {
+            ServiceError::invalid(
+                "set PASSERELLE_PUBLIC_URL: the identity service's URL as clients reach it",
+            )
+        })?;
+        let sms = match &self.sms_url {
+            Some(url) => {
+                let url = SmppUrl::parse(url.expose()).map_err(ServiceError::InvalidArgument)?;
+                Some(Arc::new(SmppSender::new(url)) as Arc<dyn SmsSender>)
+            }
+            None => None,
+        };
+        Ok(IdentityConfig {
+            base,
+            idp: self.provider()?,
+            master_key,
+            public_url,
+            token_ttl: self.token_ttl,
+            key_rotation: self.key_rotation,
+            argon2_memory_kib: self.argon2_memory_kib,
+            argon2_passes: self.argon2_passes,
+            argon2_budget_mib: self.argon2_budget_mib,
+            sms,
+            bootstrap_admin: self
+                .bootstrap_admin_password
+                .as_ref()
+                .map(|password| (self.bootstrap_admin.clone(), password.expose().to_owned())),
+            erasure_journal: self.erasure_journal.clone(),
+        })
+    }
+}
+
+/// The built-in issuer's URL (`iss`) for the identity service reached at `public_url`.
+pub fn builtin_issuer_url(public_url: &str) -> String {
+    format!("{}/realms/passerelle", public_url.trim_end_matches('/'))
+}
+
+impl IdpChoice {
+    /// `builtin`, or a Keycloak realm URL (keycloak://HOST:PORT/realms/REALM) whose client
+    /// `passerelle-identity` has `client_secret`.
+    pub fn parse(idp: &str, client_secret: String) -> Result<Self, ServiceError> {
+        match idp {
+            "builtin" => Ok(Self::BuiltIn),
+            url => KeycloakSettings::parse(url, client_secret)
+                .map(Self::Keycloak)
+                .map_err(ServiceError::InvalidArgument),
+        }
+    }
+}
