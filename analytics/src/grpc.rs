@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use passerelle_kit::ServiceError;
-use passerelle_kit::server::principal;
+use passerelle_kit::grpc::{self, Reply};
 use passerelle_proto::analytics::v1 as pb;
 use passerelle_proto::analytics::v1::analytics_server::{
     Analytics as AnalyticsRpc, AnalyticsServer,
@@ -32,8 +32,6 @@ impl AnalyticsGrpc {
         AnalyticsServer::new(self).max_encoding_message_size(64 * 1024 * 1024)
     }
 }
-
-type Reply<T> = Result<Response<T>, Status>;
 
 fn required(name: &str, value: &str) -> Result<String, Status> {
     let value = value.trim();
@@ -73,11 +71,11 @@ impl AnalyticsRpc for AnalyticsGrpc {
         &self,
         request: Request<pb::RecordResponseRequest>,
     ) -> Reply<pb::Assessment> {
-        let caller = principal(&request)?.clone();
-        let Some(answer) = request.get_ref().answer.as_ref() else {
+        let (caller, request) = grpc::caller(request)?;
+        let Some(answer) = request.answer.as_ref() else {
             return Err(ServiceError::InvalidArgument("answer is required".into()).into());
         };
-        let person = request.get_ref().beneficiary_id.trim();
+        let person = request.beneficiary_id.trim();
         let person = (!person.is_empty()).then_some(person);
         Ok(Response::new(
             self.service
@@ -90,8 +88,8 @@ impl AnalyticsRpc for AnalyticsGrpc {
         &self,
         request: Request<pb::GetRespondentRequest>,
     ) -> Reply<pb::Respondent> {
-        let caller = principal(&request)?.clone();
-        let id = required("respondent_id", &request.get_ref().respondent_id)?;
+        let (caller, request) = grpc::caller(request)?;
+        let id = required("respondent_id", &request.respondent_id)?;
         let surveys = self.service.respondent(&caller, &id).await?;
         Ok(Response::new(pb::Respondent {
             respondent_id: id,
@@ -103,23 +101,21 @@ impl AnalyticsRpc for AnalyticsGrpc {
         &self,
         request: Request<pb::AssignPathwayRequest>,
     ) -> Reply<pb::Pathway> {
-        let caller = principal(&request)?.clone();
-        required("respondent_id", &request.get_ref().respondent_id)?;
-        Ok(Response::new(
-            self.service.assign(&caller, request.into_inner()).await?,
-        ))
+        let (caller, request) = grpc::caller(request)?;
+        required("respondent_id", &request.respondent_id)?;
+        Ok(Response::new(self.service.assign(&caller, request).await?))
     }
 
     async fn get_pathway(&self, request: Request<pb::GetPathwayRequest>) -> Reply<pb::Pathway> {
-        let caller = principal(&request)?.clone();
-        let id = required("pathway_id", &request.get_ref().pathway_id)?;
+        let (caller, request) = grpc::caller(request)?;
+        let id = required("pathway_id", &request.pathway_id)?;
         Ok(Response::new(self.service.get(&caller, &id).await?))
     }
 
     async fn complete_step(&self, request: Request<pb::CompleteStepRequest>) -> Reply<pb::Pathway> {
-        let caller = principal(&request)?.clone();
-        let id = required("pathway_id", &request.get_ref().pathway_id)?;
-        let module = required("module_id", &request.get_ref().module_id)?;
+        let (caller, request) = grpc::caller(request)?;
+        let id = required("pathway_id", &request.pathway_id)?;
+        let module = required("module_id", &request.module_id)?;
         Ok(Response::new(
             self.service.complete(&caller, &id, &module).await?,
         ))
@@ -129,8 +125,8 @@ impl AnalyticsRpc for AnalyticsGrpc {
         &self,
         request: Request<pb::MeasureProgressRequest>,
     ) -> Reply<pb::Progress> {
-        let caller = principal(&request)?.clone();
-        let id = required("pathway_id", &request.get_ref().pathway_id)?;
+        let (caller, request) = grpc::caller(request)?;
+        let id = required("pathway_id", &request.pathway_id)?;
         Ok(Response::new(self.service.progress(&caller, &id).await?))
     }
 
@@ -138,11 +134,9 @@ impl AnalyticsRpc for AnalyticsGrpc {
         &self,
         request: Request<pb::GetDashboardRequest>,
     ) -> Reply<pb::Dashboard> {
-        let caller = principal(&request)?.clone();
+        let (caller, request) = grpc::caller(request)?;
         Ok(Response::new(
-            self.service
-                .dashboard(&caller, &request.get_ref().period)
-                .await?,
+            self.service.dashboard(&caller, &request.period).await?,
         ))
     }
 }

@@ -4,6 +4,7 @@
 //! - [`base`]: the service base: what every service starts with, its outbox, consumers,
 //!   schedules and server;
 //! - [`config`]: clap option groups with `PASSERELLE_*` variables and laptop-ready defaults;
+//! - [`grpc`]: the adapters' helpers (caller and message, required fields, times, replies);
 //! - [`telemetry`]: tracing, OTLP export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C
 //!   trace context in gRPC metadata and event headers;
 //! - [`server`]: the gRPC server (health, reflection, tower layers, graceful drain);
@@ -20,6 +21,7 @@
 pub mod auth;
 pub mod base;
 pub mod config;
+pub mod grpc;
 pub mod net;
 pub mod server;
 pub mod telemetry;

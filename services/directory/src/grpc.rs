@@ -6,7 +6,7 @@ use std::pin::Pin;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::Role;
 use passerelle_kit::clock::DynClock;
-use passerelle_kit::server::principal;
+use passerelle_kit::grpc::{self, Reply, invalid};
 use passerelle_proto::directory::v1 as pb;
 use passerelle_proto::directory::v1::directory_server::{
     Directory as DirectoryRpc, DirectoryServer,
@@ -47,12 +47,7 @@ impl DirectoryGrpc {
     }
 }
 
-type Reply<T> = Result<Response<T>, Status>;
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportPlacesResponse, Status>> + Send>>;
-
-fn invalid(message: impl Into<String>) -> Status {
-    ServiceError::InvalidArgument(message.into()).into()
-}
 
 pub fn to_pb(p: &Place) -> pb::Place {
     pb::Place {
@@ -281,10 +276,10 @@ impl DirectoryRpc for DirectoryGrpc {
     }
 
     async fn upsert_place(&self, request: Request<pb::Place>) -> Reply<pb::Place> {
-        let caller = principal(&request)?.clone();
+        let (caller, request) = grpc::caller(request)?;
         // Who may edit at all, before the place is even read.
         caller.require_any(&[Role::Agent, Role::Manager, Role::Admin])?;
-        let place = from_pb(request.get_ref())?;
+        let place = from_pb(&request)?;
         Ok(Response::new(to_pb(
             &self.service.upsert(&caller, place).await?,
         )))
@@ -294,10 +289,8 @@ impl DirectoryRpc for DirectoryGrpc {
         &self,
         request: Request<pb::DeletePlaceRequest>,
     ) -> Reply<pb::DeletePlaceResponse> {
-        let caller = principal(&request)?.clone();
-        self.service
-            .delete(&caller, request.get_ref().id.trim())
-            .await?;
+        let (caller, request) = grpc::caller(request)?;
+        self.service.delete(&caller, request.id.trim()).await?;
         Ok(Response::new(pb::DeletePlaceResponse {}))
     }
 
@@ -305,7 +298,7 @@ impl DirectoryRpc for DirectoryGrpc {
         &self,
         request: Request<Streaming<pb::ImportPlacesRequest>>,
     ) -> Reply<pb::ImportReport> {
-        let caller = principal(&request)?.clone();
+        let (caller, request) = grpc::caller(request)?;
         // Before a byte is held: only managers and admins import.
         if caller.actor.is_some() {
             return Err(ServiceError::PermissionDenied(
@@ -314,7 +307,7 @@ impl DirectoryRpc for DirectoryGrpc {
             .into());
         }
         caller.require_any(&[Role::Manager, Role::Admin])?;
-        let mut stream = request.into_inner();
+        let mut stream = request;
         let mut bytes = Vec::new();
         let mut format = None;
         let mut source = String::new();

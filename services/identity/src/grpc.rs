@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 
 use passerelle_access::{Mandate, Scope};
-use passerelle_kit::ServiceError;
 use passerelle_kit::auth::Role;
+use passerelle_kit::grpc::{self, Reply, invalid, ok, required, timestamp};
 use passerelle_kit::server::principal;
 use passerelle_proto::identity::v1 as pb;
 use passerelle_proto::identity::v1::identity_server::{Identity as IdentityRpc, IdentityServer};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
 use crate::domain::{
     Account, DocumentKind, IdentityDocument, Language, MandateDuration, PersonName, Phone, Secret,
@@ -31,16 +31,6 @@ impl IdentityGrpc {
     pub fn into_server(self) -> IdentityServer<Self> {
         IdentityServer::new(self)
     }
-}
-
-type Reply<T> = Result<Response<T>, Status>;
-
-fn ok<T>(value: T) -> Reply<T> {
-    Ok(Response::new(value))
-}
-
-fn invalid(message: impl Into<String>) -> Status {
-    ServiceError::InvalidArgument(message.into()).into()
 }
 
 fn role(value: i32) -> Result<Role, Status> {
@@ -121,21 +111,6 @@ fn identity_document(document: &pb::IdentityDocument) -> Result<IdentityDocument
     Ok(IdentityDocument::parse(kind, &document.number)?)
 }
 
-fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(invalid(format!("{field} is required")));
-    }
-    Ok(value)
-}
-
-fn timestamp(unix: i64) -> Option<passerelle_proto::prost_types::Timestamp> {
-    Some(passerelle_proto::prost_types::Timestamp {
-        seconds: unix,
-        nanos: 0,
-    })
-}
-
 fn to_pb_account(account: &Account) -> pb::Account {
     pb::Account {
         id: account.id.clone(),
@@ -202,8 +177,7 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> Reply<pb::CreateAccountResponse> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let new = NewAccount {
             role: role(r.role)?,
             username: match r.username.trim() {
@@ -231,8 +205,8 @@ impl IdentityRpc for IdentityGrpc {
     }
 
     async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Reply<pb::Account> {
-        let caller = principal(&request)?.clone();
-        let id = required("account_id", &request.get_ref().account_id)?.to_owned();
+        let (caller, request) = grpc::caller(request)?;
+        let id = required("account_id", &request.account_id)?.to_owned();
         ok(to_pb_account(
             &self.service.get_account(&caller, &id).await?,
         ))
@@ -242,8 +216,7 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::UpdateAccountRequest>,
     ) -> Reply<pb::Account> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let id = required("account_id", &r.account_id)?.to_owned();
         let changes = AccountChanges {
             given_name: r
@@ -272,8 +245,8 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::EraseAccountRequest>,
     ) -> Reply<pb::EraseAccountResponse> {
-        let caller = principal(&request)?.clone();
-        let id = required("account_id", &request.get_ref().account_id)?.to_owned();
+        let (caller, request) = grpc::caller(request)?;
+        let id = required("account_id", &request.account_id)?.to_owned();
         self.service.erase_account(&caller, &id).await?;
         ok(pb::EraseAccountResponse {})
     }
@@ -299,8 +272,7 @@ impl IdentityRpc for IdentityGrpc {
     }
 
     async fn act_as(&self, request: Request<pb::ActAsRequest>) -> Reply<pb::TokenResponse> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let beneficiary = required("beneficiary_id", &r.beneficiary_id)?;
         token_reply(
             self.service
@@ -362,8 +334,7 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::ApproveAssistedRecoveryRequest>,
     ) -> Reply<pb::RecoveryResponse> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let id = required("recovery_id", &r.recovery_id)?;
         let secret = Secret::parse(&r.new_secret)?;
         let document = r
@@ -406,8 +377,7 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::RequestMandateConsentRequest>,
     ) -> Reply<pb::MandateConsentPending> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let beneficiary = required("beneficiary_id", &r.beneficiary_id)?;
         let pending = self
             .service
@@ -429,8 +399,7 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::ConfirmMandateConsentRequest>,
     ) -> Reply<pb::Mandate> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let id = required("consent_id", &r.consent_id)?;
         let code = required("code", &r.code)?;
         let mandate = self
@@ -444,8 +413,7 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::RevokeMandateRequest>,
     ) -> Reply<pb::Mandate> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let mandate_id = required("mandate_id", &r.mandate_id)?;
         let beneficiary = required("beneficiary_id", &r.beneficiary_id)?;
         let mandate = self
@@ -456,8 +424,7 @@ impl IdentityRpc for IdentityGrpc {
     }
 
     async fn renew_mandate(&self, request: Request<pb::RenewMandateRequest>) -> Reply<pb::Mandate> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let mandate_id = required("mandate_id", &r.mandate_id)?;
         let beneficiary = required("beneficiary_id", &r.beneficiary_id)?;
         let mandate = self
@@ -471,8 +438,8 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::ListMandatesRequest>,
     ) -> Reply<pb::ListMandatesResponse> {
-        let caller = principal(&request)?.clone();
-        let beneficiary = required("beneficiary_id", &request.get_ref().beneficiary_id)?.to_owned();
+        let (caller, request) = grpc::caller(request)?;
+        let beneficiary = required("beneficiary_id", &request.beneficiary_id)?.to_owned();
         let now = self.service.now();
         let mandates = self.service.list_mandates(&caller, &beneficiary).await?;
         ok(pb::ListMandatesResponse {
@@ -484,8 +451,7 @@ impl IdentityRpc for IdentityGrpc {
         &self,
         request: Request<pb::ListAuditTrailRequest>,
     ) -> Reply<pb::ListAuditTrailResponse> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let beneficiary = required("beneficiary_id", &r.beneficiary_id)?;
         let size = match r.page_size {
             0 => 50,

@@ -4,6 +4,7 @@ use std::pin::Pin;
 
 use futures::Stream;
 use passerelle_kit::ServiceError;
+use passerelle_kit::grpc::{self, Reply, invalid, required, timestamp};
 use passerelle_kit::server::principal;
 use passerelle_proto::vault::v1 as pb;
 use passerelle_proto::vault::v1::vault_server::{Vault as VaultRpc, VaultServer};
@@ -30,20 +31,7 @@ impl VaultGrpc {
     }
 }
 
-type Reply<T> = Result<Response<T>, Status>;
 type DownloadStream = Pin<Box<dyn Stream<Item = Result<pb::DownloadResponse, Status>> + Send>>;
-
-fn invalid(message: impl Into<String>) -> Status {
-    ServiceError::InvalidArgument(message.into()).into()
-}
-
-fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(invalid(format!("{field} is required")));
-    }
-    Ok(value)
-}
 
 fn kind(value: i32) -> Result<DocumentType, Status> {
     let kinds = DocumentType::ALL;
@@ -59,13 +47,6 @@ fn to_pb_kind(kind: DocumentType) -> i32 {
         .iter()
         .position(|k| *k == kind)
         .map_or(0, |i| i as i32 + 1)
-}
-
-fn timestamp(unix: i64) -> Option<passerelle_proto::prost_types::Timestamp> {
-    Some(passerelle_proto::prost_types::Timestamp {
-        seconds: unix,
-        nanos: 0,
-    })
 }
 
 pub fn to_pb_document(d: &Document) -> pb::Document {
@@ -173,8 +154,8 @@ async fn next_message(
 #[tonic::async_trait]
 impl VaultRpc for VaultGrpc {
     async fn upload(&self, request: Request<Streaming<pb::UploadRequest>>) -> Reply<pb::Document> {
-        let caller = principal(&request)?.clone();
-        let mut stream = request.into_inner();
+        let (caller, request) = grpc::caller(request)?;
+        let mut stream = request;
         let idle = self.service.limits().stream_idle;
         let start = match next_message(&mut stream, idle).await? {
             Some(pb::UploadRequest {
@@ -218,8 +199,8 @@ impl VaultRpc for VaultGrpc {
         &self,
         request: Request<pb::UploadStatusRequest>,
     ) -> Reply<pb::UploadStatusResponse> {
-        let caller = principal(&request)?.clone();
-        let id = required("upload_id", &request.get_ref().upload_id)?.to_owned();
+        let (caller, request) = grpc::caller(request)?;
+        let id = required("upload_id", &request.upload_id)?.to_owned();
         let (received, size, doc) = self.service.upload_status(&caller, &id).await?;
         Ok(Response::new(pb::UploadStatusResponse {
             received_bytes: received as i64,
@@ -231,8 +212,7 @@ impl VaultRpc for VaultGrpc {
     type DownloadStream = DownloadStream;
 
     async fn download(&self, request: Request<pb::DownloadRequest>) -> Reply<Self::DownloadStream> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let (doc, bytes) = self
             .service
             .download(
@@ -248,8 +228,7 @@ impl VaultRpc for VaultGrpc {
         &self,
         request: Request<pb::ListDocumentsRequest>,
     ) -> Reply<pb::ListDocumentsResponse> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let folder = (!r.folder.trim().is_empty()).then(|| r.folder.trim().to_owned());
         let docs = self
             .service
@@ -266,8 +245,7 @@ impl VaultRpc for VaultGrpc {
     }
 
     async fn get_document(&self, request: Request<pb::GetDocumentRequest>) -> Reply<pb::Document> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let doc = self
             .service
             .get(
@@ -283,8 +261,7 @@ impl VaultRpc for VaultGrpc {
         &self,
         request: Request<pb::UpdateDocumentRequest>,
     ) -> Reply<pb::Document> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let title = r
             .title
             .as_deref()
@@ -369,8 +346,7 @@ impl VaultRpc for VaultGrpc {
         &self,
         request: Request<pb::DeleteDocumentRequest>,
     ) -> Reply<pb::DeleteDocumentResponse> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         self.service
             .delete(
                 &caller,
@@ -382,8 +358,8 @@ impl VaultRpc for VaultGrpc {
     }
 
     async fn get_usage(&self, request: Request<pb::GetUsageRequest>) -> Reply<pb::Usage> {
-        let caller = principal(&request)?.clone();
-        let owner = required("owner_id", &request.get_ref().owner_id)?.to_owned();
+        let (caller, request) = grpc::caller(request)?;
+        let owner = required("owner_id", &request.owner_id)?.to_owned();
         let usage = self.service.usage_for(&caller, &owner).await?;
         let limits = self.service.limits();
         Ok(Response::new(pb::Usage {
@@ -412,8 +388,7 @@ impl VaultRpc for VaultGrpc {
         &self,
         request: Request<pb::ChecklistRequest>,
     ) -> Reply<pb::ChecklistResponse> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let (procedure, lines) = self
             .service
             .checklist(
@@ -441,8 +416,7 @@ impl VaultRpc for VaultGrpc {
     }
 
     async fn create_share(&self, request: Request<pb::CreateShareRequest>) -> Reply<pb::Share> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let recipient = parse_text("recipient", &r.recipient, 200, false)?;
         let created = self
             .service
@@ -464,8 +438,7 @@ impl VaultRpc for VaultGrpc {
     }
 
     async fn revoke_share(&self, request: Request<pb::RevokeShareRequest>) -> Reply<pb::Share> {
-        let caller = principal(&request)?.clone();
-        let r = request.into_inner();
+        let (caller, r) = grpc::caller(request)?;
         let share = self
             .service
             .revoke_share(
@@ -486,8 +459,8 @@ impl VaultRpc for VaultGrpc {
         &self,
         request: Request<pb::ListSharesRequest>,
     ) -> Reply<pb::ListSharesResponse> {
-        let caller = principal(&request)?.clone();
-        let owner = required("owner_id", &request.get_ref().owner_id)?.to_owned();
+        let (caller, request) = grpc::caller(request)?;
+        let owner = required("owner_id", &request.owner_id)?.to_owned();
         let shares = self.service.list_shares(&caller, &owner).await?;
         Ok(Response::new(pb::ListSharesResponse {
             shares: shares
