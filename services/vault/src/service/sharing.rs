@@ -1,0 +1,383 @@
+//! Sharing: time-limited codes to one or several documents, ended with the mandate that
+//! allowed them, every access recorded.
+
+use super::*;
+
+/// A share as the store keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareRecord {
+    pub id: String,
+    pub owner_id: String,
+    pub document_ids: Vec<String>,
+    pub expires_at: i64,
+    pub one_time: bool,
+    pub revoked: bool,
+    pub recipient: String,
+    /// One-time shares: the documents already downloaded.
+    pub downloaded: BTreeSet<String>,
+    pub(super) code_hash: String,
+    pub(super) link_hash: String,
+    pub created_by: String,
+    /// The mandate an agent made this share under: the share ends when the mandate no longer
+    /// covers documents (revoked, expired, scope withdrawn). `None` for the owner's own shares.
+    #[serde(default)]
+    pub mandate_id: Option<String>,
+}
+
+/// One access through a share.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareAccess {
+    pub share_id: String,
+    pub at: i64,
+    pub document_id: String,
+    pub opened_by: String,
+    pub action: String,
+}
+
+/// A new share, with its code and link shown once.
+#[derive(Clone, Debug)]
+pub struct NewShare {
+    pub record: ShareRecord,
+    pub code: String,
+    pub link_token: String,
+}
+
+impl Vault {
+    // ----- sharing --------------------------------------------------------------------------
+
+    pub async fn create_share(
+        &self,
+        principal: &Principal,
+        owner: &str,
+        document_ids: Vec<String>,
+        valid_hours: i64,
+        one_time: bool,
+        recipient: String,
+    ) -> Result<NewShare, ServiceError> {
+        let grant = self.authorize(principal, owner).await?;
+        if !(1..=168).contains(&valid_hours) {
+            return Err(ServiceError::invalid(format!(
+                "valid_hours {valid_hours} is out of range: expected 1 to 168 (a week)"
+            )));
+        }
+        if document_ids.is_empty() {
+            return Err(ServiceError::invalid(
+                "no document to share: expected one or more document ids",
+            ));
+        }
+        for id in &document_ids {
+            self.visible_document(&grant, owner, id).await?;
+        }
+        let code = passerelle_access::codes::new_code()?;
+        let link_token = passerelle_access::codes::new_link_token()?;
+        let now = self.now();
+        let record = ShareRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: owner.to_owned(),
+            document_ids: document_ids
+                .into_iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            expires_at: now + valid_hours * 3600,
+            one_time,
+            revoked: false,
+            recipient,
+            downloaded: BTreeSet::new(),
+            code_hash: passerelle_access::codes::hash(&code),
+            link_hash: passerelle_access::codes::hash(&link_token),
+            created_by: principal
+                .actor
+                .clone()
+                .unwrap_or_else(|| principal.subject.clone()),
+            mandate_id: match &grant {
+                Grant::Own => None,
+                Grant::Mandate { mandate_id, .. } => Some(mandate_id.clone()),
+            },
+        };
+        let ttl = Duration::from_secs((valid_hours * 3600) as u64);
+        let pointer = json(&(owner, &record.id))?;
+        let mut batch = vec![
+            Mutation::Put(Row::new(SHARES, owner, &record.id, json(&record)?)),
+            Mutation::Put(
+                Row::new(SHARE_CODES, &record.code_hash, "", pointer.clone()).with_ttl(ttl),
+            ),
+            Mutation::Put(Row::new(SHARE_CODES, &record.link_hash, "", pointer).with_ttl(ttl)),
+        ];
+        batch.extend(self.access.audit(
+            owner,
+            &grant,
+            "vault.CreateShare",
+            &format!(
+                "{} documents for {}",
+                record.document_ids.len(),
+                record.recipient
+            ),
+            now,
+        ));
+        self.commit(batch).await?;
+        Ok(NewShare {
+            record,
+            code,
+            link_token,
+        })
+    }
+
+    pub(super) async fn share(
+        &self,
+        owner: &str,
+        share_id: &str,
+    ) -> Result<(ShareRecord, Vec<u8>), ServiceError> {
+        let raw = self
+            .store
+            .get(SHARES, owner, share_id)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("no share `{share_id}` in this vault"))
+            })?;
+        Ok((
+            serde_json::from_slice(&raw).map_err(ServiceError::internal)?,
+            raw,
+        ))
+    }
+
+    pub async fn revoke_share(
+        &self,
+        principal: &Principal,
+        owner: &str,
+        share_id: &str,
+    ) -> Result<ShareRecord, ServiceError> {
+        let grant = self.authorize(principal, owner).await?;
+        let (mut share, _) = self.share(owner, share_id).await?;
+        share.revoked = true;
+        let mut batch = vec![
+            Mutation::Put(Row::new(SHARES, owner, share_id, json(&share)?)),
+            Mutation::delete(SHARE_CODES, &share.code_hash, ""),
+            Mutation::delete(SHARE_CODES, &share.link_hash, ""),
+        ];
+        batch.extend(
+            self.access
+                .audit(owner, &grant, "vault.RevokeShare", share_id, self.now()),
+        );
+        self.commit(batch).await?;
+        Ok(share)
+    }
+
+    pub async fn list_shares(
+        &self,
+        principal: &Principal,
+        owner: &str,
+    ) -> Result<Vec<(ShareRecord, Vec<ShareAccess>)>, ServiceError> {
+        let grant = self.authorize(principal, owner).await?;
+        let mut shares = Vec::new();
+        let page = self
+            .store
+            .scan(SHARES, owner, &KeyRange::all(), 1000)
+            .await?;
+        for (_, bytes) in &page.rows {
+            shares.push((
+                serde_json::from_slice::<ShareRecord>(bytes).map_err(ServiceError::internal)?,
+                Vec::new(),
+            ));
+        }
+        let rows = self.store.scan_all(SHARE_ACCESS, owner).await?;
+        for (_, bytes) in &rows {
+            let access: ShareAccess =
+                serde_json::from_slice(bytes).map_err(ServiceError::internal)?;
+            if let Some((_, list)) = shares.iter_mut().find(|(s, _)| s.id == access.share_id) {
+                list.push(access);
+            }
+        }
+        self.audit(
+            owner,
+            &grant,
+            "vault.ListShares",
+            &format!("{} shares", shares.len()),
+        )
+        .await?;
+        Ok(shares)
+    }
+
+    /// The share a code opens, if it is live. Codes are guessed at the source's peril: every
+    /// try counts against the source until it turns out to be a real code, like sign-ins.
+    pub(super) async fn by_code(
+        &self,
+        code: &str,
+        source: &str,
+    ) -> Result<(ShareRecord, Vec<u8>), ServiceError> {
+        let now = self.now();
+        let key = [ThrottleKey::Source(format!("share:{source}"))];
+        let attempt = self.throttle.attempt(&key, now).await?;
+        let refused = || {
+            ServiceError::NotFound(
+                "this code opens nothing: it is wrong, expired or revoked".into(),
+            )
+        };
+        let pointer = self
+            .store
+            .get(SHARE_CODES, &passerelle_access::codes::hash(code), "")
+            .await?;
+        let Some(pointer) = pointer else {
+            return Err(refused()); // a guess: it stays counted
+        };
+        // A real code, even of an ended share, is no guess.
+        self.throttle.succeeded(attempt, now).await?;
+        let (owner, share_id): (String, String) =
+            serde_json::from_slice(&pointer).map_err(ServiceError::internal)?;
+        let (share, raw) = self.share(&owner, &share_id).await?;
+        if share.revoked || now >= share.expires_at || !self.mandate_still_allows(&share).await? {
+            return Err(refused());
+        }
+        Ok((share, raw))
+    }
+
+    /// A share an agent made lives only as long as the mandate that allowed it covers
+    /// documents; the owner's own shares depend on no mandate.
+    pub(super) async fn mandate_still_allows(
+        &self,
+        share: &ShareRecord,
+    ) -> Result<bool, ServiceError> {
+        match &share.mandate_id {
+            Some(mandate_id) => Ok(self
+                .access
+                .mandate(&share.owner_id, mandate_id)
+                .await?
+                .is_some_and(|m| m.holds(Scope::Documents, self.now()))),
+            // Made by someone other than the owner with no mandate recorded: refuse.
+            None => Ok(share.created_by == share.owner_id),
+        }
+    }
+
+    /// What a share still opens: an agent's share never reaches a document the owner has
+    /// made private since.
+    pub(super) fn share_reaches(share: &ShareRecord, doc: &Document) -> bool {
+        share.mandate_id.is_none() || !doc.private
+    }
+
+    /// Ends every share made under `mandate_id` (on `MandateRevoked` covering documents, or
+    /// `MandateExpired`). Returns how many ended.
+    pub async fn end_shares_of_mandate(
+        &self,
+        owner: &str,
+        mandate_id: &str,
+    ) -> Result<usize, ServiceError> {
+        let rows = self.store.scan_all(SHARES, owner).await?;
+        let mut batch = Vec::new();
+        for (share_id, bytes) in &rows {
+            let mut share: ShareRecord =
+                serde_json::from_slice(bytes).map_err(ServiceError::internal)?;
+            if share.revoked || share.mandate_id.as_deref() != Some(mandate_id) {
+                continue;
+            }
+            share.revoked = true;
+            batch.push(Mutation::Put(Row::new(
+                SHARES,
+                owner,
+                share_id,
+                json(&share)?,
+            )));
+            batch.push(Mutation::delete(SHARE_CODES, &share.code_hash, ""));
+            batch.push(Mutation::delete(SHARE_CODES, &share.link_hash, ""));
+        }
+        let ended = batch.len() / 3;
+        if ended > 0 {
+            self.commit(batch).await?;
+            tracing::info!(owner_id = %owner, mandate_id, shares = ended, "shares ended with their mandate");
+        }
+        Ok(ended)
+    }
+
+    pub(super) async fn record_access(
+        &self,
+        share: &ShareRecord,
+        document_id: &str,
+        opened_by: &str,
+        action: &str,
+    ) -> Result<(), ServiceError> {
+        let access = ShareAccess {
+            share_id: share.id.clone(),
+            at: self.now(),
+            document_id: document_id.to_owned(),
+            opened_by: opened_by.to_owned(),
+            action: action.to_owned(),
+        };
+        self.store
+            .put(Row::new(
+                SHARE_ACCESS,
+                &share.owner_id,
+                uuid::Uuid::now_v7().to_string(),
+                json(&access)?,
+            ))
+            .await
+            .map_err(ServiceError::from)
+    }
+
+    pub async fn open_share(
+        &self,
+        code: &str,
+        opened_by: Option<&Principal>,
+        source: &str,
+    ) -> Result<(ShareRecord, Vec<Document>), ServiceError> {
+        let (share, _) = self.by_code(code, source).await?;
+        let mut docs = Vec::new();
+        for id in &share.document_ids {
+            if let Some(doc) = self.load(&share.owner_id, id).await?
+                && Self::share_reaches(&share, &doc)
+            {
+                docs.push(doc);
+            }
+        }
+        let who = opened_by.map(|p| p.subject.clone()).unwrap_or_default();
+        self.record_access(&share, "", &who, "open").await?;
+        Ok((share, docs))
+    }
+
+    pub async fn download_shared(
+        &self,
+        code: &str,
+        document_id: &str,
+        opened_by: Option<&Principal>,
+        source: &str,
+    ) -> Result<(Document, ByteStream), ServiceError> {
+        let (mut share, raw) = self.by_code(code, source).await?;
+        let caller = opened_by.map_or_else(|| format!("share:{source}"), transfer_caller);
+        let permit = self.transfers.acquire(&caller)?;
+        if !share.document_ids.iter().any(|d| d == document_id) {
+            return Err(ServiceError::NotFound(format!(
+                "this code does not open document `{document_id}`"
+            )));
+        }
+        if share.one_time {
+            if share.downloaded.contains(document_id) {
+                return Err(ServiceError::FailedPrecondition(
+                    "this one-time code was used for this document already: ask the owner for a new one".into(),
+                ));
+            }
+            share.downloaded.insert(document_id.to_owned());
+            let claimed = self
+                .store
+                .compare_and_set(
+                    Row::new(SHARES, &share.owner_id, &share.id, json(&share)?),
+                    &raw,
+                )
+                .await?;
+            if !claimed {
+                return Err(ServiceError::Aborted(
+                    "the code was used at the same moment: try again".into(),
+                ));
+            }
+        }
+        let doc = self
+            .load(&share.owner_id, document_id)
+            .await?
+            .filter(|doc| Self::share_reaches(&share, doc))
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("document `{document_id}` was deleted"))
+            })?;
+        let who = opened_by.map(|p| p.subject.clone()).unwrap_or_default();
+        self.record_access(&share, document_id, &who, "download")
+            .await?;
+        let stream = self.read(doc.clone(), permit).await?;
+        Ok((doc, stream))
+    }
+}
