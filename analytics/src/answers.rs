@@ -28,8 +28,8 @@ impl Answer {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("a stored answer is unreadable: {e}"))
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::error::Error> {
+        serde_json::from_slice(bytes).map_err(|e| crate::error::Error::StoredAnswer(e.to_string()))
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub mod answers;
 pub mod config;
+pub mod error;
 pub mod grpc;
 pub mod pipeline;
 pub mod places;

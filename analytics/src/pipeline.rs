@@ -18,14 +18,12 @@ pub enum Period {
 }
 
 impl Period {
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub fn parse(name: &str) -> Result<Self, crate::error::Error> {
         match name.trim().to_lowercase().as_str() {
             "month" => Ok(Period::Month),
             "quarter" => Ok(Period::Quarter),
             "year" => Ok(Period::Year),
-            other => Err(format!(
-                "period `{other}` is not known: expected month, quarter or year"
-            )),
+            other => Err(crate::error::Error::Period(other.to_owned())),
         }
     }
 
@@ -483,16 +481,22 @@ pub fn dashboards(scored: LazyFrame, rules: &Rules, period: Period) -> PolarsRes
 pub fn write_tables(
     dashboards: &Dashboards,
     dir: &Path,
-) -> Result<Vec<std::path::PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+) -> Result<Vec<std::path::PathBuf>, crate::error::Error> {
+    let failed =
+        |what: &'static str, path: &Path, e: &dyn std::fmt::Display| crate::error::Error::File {
+            what,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+    std::fs::create_dir_all(dir).map_err(|e| failed("create", dir, &e))?;
     let mut written = Vec::new();
     for (name, table) in dashboards.tables() {
         let mut table = table.clone();
         for (extension, csv) in [("csv", true), ("parquet", false)] {
             let path = dir.join(format!("{name}.{extension}"));
             let partial = dir.join(format!(".{name}.{extension}.partial"));
-            let file = std::fs::File::create(&partial)
-                .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+            let file =
+                std::fs::File::create(&partial).map_err(|e| failed("write", &partial, &e))?;
             let result = if csv {
                 CsvWriter::new(&file)
                     .include_header(true)
@@ -500,11 +504,9 @@ pub fn write_tables(
             } else {
                 ParquetWriter::new(&file).finish(&mut table).map(|_| ())
             };
-            result.map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-            file.sync_all()
-                .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-            std::fs::rename(&partial, &path)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            result.map_err(|e| failed("write", &partial, &e))?;
+            file.sync_all().map_err(|e| failed("write", &partial, &e))?;
+            std::fs::rename(&partial, &path).map_err(|e| failed("write", &path, &e))?;
             written.push(path);
         }
     }

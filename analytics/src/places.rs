@@ -20,9 +20,11 @@ pub struct Places {
 impl Places {
     /// A directory at `url` (`http://host:port`, or `https://` trusting the `ca` PEM file when
     /// given); connects on first use, so the directory may start later or restart.
-    pub fn connect_lazy(url: &str, ca: Option<&std::path::Path>) -> Result<Self, String> {
-        let endpoint = passerelle_kit::server::endpoint(url, ca)
-            .map_err(|e| format!("directory url: {e}"))?
+    pub fn connect_lazy(
+        url: &str,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, crate::error::Error> {
+        let endpoint = passerelle_kit::server::endpoint(url, ca)?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
@@ -40,7 +42,7 @@ impl Places {
         publics: &[String],
         latitude: f64,
         longitude: f64,
-    ) -> Result<Vec<PlaceSuggestion>, String> {
+    ) -> Result<Vec<PlaceSuggestion>, crate::error::Error> {
         let mut addressing: Vec<PlaceSuggestion> = Vec::new();
         let mut others: Vec<PlaceSuggestion> = Vec::new();
         // The directory's filters want every value listed; a module accepts any one service,
@@ -61,9 +63,7 @@ impl Places {
                     .clone()
                     .search_places(request)
                     .await
-                    .map_err(|status| {
-                        format!("the directory did not answer: {}", status.message())
-                    })?
+                    .map_err(|status| crate::error::Error::Directory(status.message().to_owned()))?
                     .into_inner()
                     .hits;
                 for hit in hits {

@@ -83,29 +83,32 @@ impl Rules {
     }
 
     /// Reads and checks a rules file; errors say what is wrong and what is accepted.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, crate::error::Error> {
         let rules: Rules =
-            toml::from_str(text).map_err(|e| format!("the rules file is not valid: {e}"))?;
-        rules.check()?;
-        Ok(rules)
+            toml::from_str(text).map_err(|e| crate::error::Error::RulesSyntax(e.to_string()))?;
+        match rules.first_problem() {
+            Some(problem) => Err(crate::error::Error::Rules(problem)),
+            None => Ok(rules),
+        }
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// The first rule that cannot hold, said with what is accepted.
+    fn first_problem(&self) -> Option<String> {
         let tasks: HashSet<&str> = TASKS.iter().copied().collect();
         if self.version.trim().is_empty() {
-            return Err("rules: `version` is empty: give the version of this file".into());
+            return Some("rules: `version` is empty: give the version of this file".into());
         }
         for answer in ANSWERS {
             match self.points.get(*answer) {
                 Some(p) if *p <= self.max_points => {}
                 Some(p) => {
-                    return Err(format!(
+                    return Some(format!(
                         "rules: points.{answer} = {p} is above max_points = {}",
                         self.max_points
                     ));
                 }
                 None => {
-                    return Err(format!(
+                    return Some(format!(
                         "rules: points.{answer} is missing: give points for {}",
                         ANSWERS.join(", ")
                     ));
@@ -113,32 +116,32 @@ impl Rules {
             }
         }
         if self.max_points == 0 {
-            return Err("rules: max_points must be at least 1".into());
+            return Some("rules: max_points must be at least 1".into());
         }
         let mut covered = HashSet::new();
         for area in &self.areas {
             if area.tasks.is_empty() {
-                return Err(format!("rules: area `{}` has no tasks", area.id));
+                return Some(format!("rules: area `{}` has no tasks", area.id));
             }
             for task in &area.tasks {
                 if !tasks.contains(task.as_str()) {
-                    return Err(format!(
+                    return Some(format!(
                         "rules: area `{}` names task `{task}`: accepted are {}",
                         area.id,
                         TASKS.join(", ")
                     ));
                 }
                 if !covered.insert(task.as_str()) {
-                    return Err(format!("rules: task `{task}` is in two areas"));
+                    return Some(format!("rules: task `{task}` is in two areas"));
                 }
             }
         }
         if let Some(missing) = TASKS.iter().find(|t| !covered.contains(**t)) {
-            return Err(format!("rules: task `{missing}` is in no area"));
+            return Some(format!("rules: task `{missing}` is in no area"));
         }
         let levels: Vec<u8> = self.levels.iter().map(|l| l.level).collect();
         if levels != [0, 1, 2, 3, 4] {
-            return Err(format!(
+            return Some(format!(
                 "rules: levels are {levels:?}: expected exactly 0, 1, 2, 3, 4 in this order"
             ));
         }
@@ -148,18 +151,18 @@ impl Rules {
                 .windows(2)
                 .any(|w| w[1].min_score <= w[0].min_score)
         {
-            return Err(
+            return Some(
                 "rules: level min_score must start at 0 and rise with every level".to_owned(),
             );
         }
         let mut ids = HashSet::new();
         for module in &self.modules {
             if !ids.insert(module.id.as_str()) {
-                return Err(format!("rules: module `{}` appears twice", module.id));
+                return Some(format!("rules: module `{}` appears twice", module.id));
             }
             for task in &module.tasks {
                 if !tasks.contains(task.as_str()) {
-                    return Err(format!(
+                    return Some(format!(
                         "rules: module `{}` names task `{task}`: accepted are {}",
                         module.id,
                         TASKS.join(", ")
@@ -167,13 +170,13 @@ impl Rules {
                 }
             }
             if module.tasks.is_empty() && module.up_to_level.is_none() && !module.no_device {
-                return Err(format!(
+                return Some(format!(
                     "rules: module `{}` never applies: give tasks, up_to_level or no_device",
                     module.id
                 ));
             }
             if module.services.is_empty() {
-                return Err(format!(
+                return Some(format!(
                     "rules: module `{}` names no service of the national schema",
                     module.id
                 ));
@@ -181,7 +184,7 @@ impl Rules {
         }
         for band in self.publics.keys() {
             if !AGE_BANDS.contains(&band.as_str()) {
-                return Err(format!(
+                return Some(format!(
                     "rules: publics for age band `{band}`: accepted are {}",
                     AGE_BANDS.join(", ")
                 ));
@@ -189,13 +192,13 @@ impl Rules {
         }
         for antenna in self.antennas.keys() {
             if !ANTENNAS.contains(&antenna.as_str()) {
-                return Err(format!(
+                return Some(format!(
                     "rules: antenna `{antenna}`: accepted are {}",
                     ANTENNAS.join(", ")
                 ));
             }
         }
-        Ok(())
+        None
     }
 
     pub fn module(&self, id: &str) -> Option<&Module> {
@@ -253,7 +256,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let err = Rules::parse(&text).unwrap_err();
-            assert!(err.contains(expected), "{err}");
+            assert!(err.to_string().contains(expected), "{err}");
         }
     }
 }

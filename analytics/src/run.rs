@@ -33,8 +33,7 @@ pub fn start(
         .directory_url
         .as_deref()
         .map(|url| Places::connect_lazy(url, config.base.server.tls_ca.as_deref()))
-        .transpose()
-        .map_err(ServiceError::invalid)?;
+        .transpose()?;
     let mut launch = Launch::new(&config.base, &shutdown);
     let service = Analytics::new(
         config.base.store.clone(),

@@ -26,7 +26,7 @@ impl Analytics {
         let period = if period.trim().is_empty() {
             Period::default()
         } else {
-            Period::parse(period).map_err(ServiceError::invalid)?
+            Period::parse(period)?
         };
         let (dashboards, answers) = self.dashboards(period).await?;
         let (tables, respondents) = blocking(move || {

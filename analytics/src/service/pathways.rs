@@ -180,7 +180,7 @@ impl Analytics {
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "no places for the pathway");
-                            places_note = e;
+                            places_note = e.to_string();
                         }
                     }
                 }

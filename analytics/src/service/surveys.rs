@@ -26,7 +26,7 @@ impl Analytics {
         let mut out = Vec::new();
         for b in 0..BUCKETS {
             for (_, bytes) in self.store.scan_all(ANSWERS, &format!("b{b:02}")).await? {
-                out.push(Answer::decode(&bytes).map_err(ServiceError::internal)?);
+                out.push(Answer::decode(&bytes)?);
             }
         }
         Ok(out)
@@ -45,7 +45,7 @@ impl Analytics {
             .await?;
         page.rows
             .iter()
-            .map(|(_, bytes)| Answer::decode(bytes).map_err(ServiceError::internal))
+            .map(|(_, bytes)| Answer::decode(bytes).map_err(ServiceError::from))
             .collect()
     }
 

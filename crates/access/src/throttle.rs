@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use passerelle_core::ServiceError;
-use passerelle_store::{DynStore, Row};
+use passerelle_store::{DynStore, Table, Updated};
 use serde::{Deserialize, Serialize};
 
 /// The longest anyone waits between two attempts.
@@ -23,6 +23,8 @@ pub const FREE_FAILURES_PER_USERNAME: u32 = 5;
 pub const FREE_FAILURES_PER_SOURCE: u32 = 50;
 
 const THROTTLE_TABLE: &str = "login_throttle";
+/// A counter per throttled key: partition = the key.
+const COUNTERS: Table<Counter> = Table::new(THROTTLE_TABLE);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Counter {
@@ -123,18 +125,16 @@ impl Throttle {
         }
     }
 
-    async fn read(&self, key: &ThrottleKey) -> Result<(Counter, Option<Vec<u8>>), ServiceError> {
-        let raw = self.store.get(THROTTLE_TABLE, &key.partition(), "").await?;
-        let counter = raw
-            .as_deref()
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or_default();
-        Ok((counter, raw))
+    async fn read(&self, key: &ThrottleKey) -> Result<Counter, ServiceError> {
+        Ok(COUNTERS
+            .get(&*self.store, &key.partition(), "")
+            .await?
+            .unwrap_or_default())
     }
 
     /// Seconds to wait before an attempt is taken, 0 when it may go ahead.
     pub async fn wait(&self, key: &ThrottleKey, now: i64) -> Result<i64, ServiceError> {
-        let (counter, _) = self.read(key).await?;
+        let counter = self.read(key).await?;
         Ok((counter.next_allowed_at - now).max(0))
     }
 
@@ -150,32 +150,18 @@ impl Throttle {
             h.wrapping_mul(31).wrapping_add(usize::from(b))
         }) % LOCK_STRIPES;
         let _serialized = self.locks[stripe].lock().await;
-        for round in 0..MAX_ROUNDS {
-            let (counter, raw) = self.read(key).await?;
-            let Some(next) = change(counter)? else {
-                return Ok(());
-            };
-            let row = Row::new(
-                THROTTLE_TABLE,
-                partition.clone(),
-                "",
-                serde_json::to_vec(&next).unwrap_or_default(),
-            )
-            .with_ttl(key.memory());
-            let written = match raw {
-                Some(raw) => self.store.compare_and_set(row, &raw).await,
-                None => self.store.put_if_absent(row).await,
-            }?;
-            if written {
-                return Ok(());
-            }
-            // Another replica wrote first: back off a little, differently each round.
-            let jitter = u64::from(round % 7) + u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 8);
-            tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+        let updated = COUNTERS
+            .with_ttl(key.memory())
+            .update(&*self.store, &partition, "", MAX_ROUNDS, |counter| {
+                change(counter.unwrap_or_default())
+            })
+            .await?;
+        match updated {
+            Updated::Contended => Err(ServiceError::Unavailable(
+                "too many attempts at once on this account: try again in a moment".into(),
+            )),
+            Updated::Written(_) | Updated::Unchanged => Ok(()),
         }
-        Err(ServiceError::Unavailable(
-            "too many attempts at once on this account: try again in a moment".into(),
-        ))
     }
 
     /// Takes an attempt on every key: refused (RESOURCE_EXHAUSTED, saying how long to wait)
@@ -323,8 +309,8 @@ mod store_tests {
             .await
             .unwrap();
         throttle.succeeded(ok, 10).await.unwrap();
-        let (name_count, _) = throttle.read(&name).await.unwrap();
-        let (source_count, _) = throttle.read(&source).await.unwrap();
+        let name_count = throttle.read(&name).await.unwrap();
+        let source_count = throttle.read(&source).await.unwrap();
         assert_eq!(name_count, Counter::default());
         assert_eq!(
             source_count.failures, 4,

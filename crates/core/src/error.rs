@@ -45,8 +45,8 @@ use tonic::{Code, Status};
 
 impl ServiceError {
     /// The request is malformed: `message` says what was wrong and what is accepted.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidArgument(message.into())
+    pub fn invalid(message: impl std::fmt::Display) -> Self {
+        Self::InvalidArgument(message.to_string())
     }
 
     /// Allowed to sign in, not to do this: `reason` says who may.

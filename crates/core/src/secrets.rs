@@ -41,46 +41,75 @@ impl Clone for MasterKey {
 #[error("sealed secret does not open: it was altered or sealed with another master key")]
 pub struct Unseal;
 
+/// Why the master key cannot be had. Each message names the file and what is expected.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("the master key is not a valid AES-256 key")]
+    Invalid,
+    #[error("no randomness available to make a master key")]
+    NoRandomness,
+    #[error("master key file {path} is not base64: expected 32 bytes in base64")]
+    NotBase64 { path: String },
+    #[error("master key file {path} holds {len} bytes: expected 32 bytes in base64")]
+    WrongLength { path: String, len: usize },
+    #[error(
+        "cannot read the master key file {path}: {reason}; expected 32 bytes in base64 (PASSERELLE_MASTER_KEY_FILE)"
+    )]
+    Unreadable { path: String, reason: String },
+    #[error("cannot {what} the master key file {path}: {reason}")]
+    Unwritable {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
+}
+
+impl From<KeyError> for ServiceError {
+    fn from(e: KeyError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
 impl MasterKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, String> {
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| "invalid key".to_owned())?;
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| KeyError::Invalid)?;
         Ok(Self {
             key: LessSafeKey::new(key),
             bytes,
         })
     }
 
-    pub fn generate() -> Result<Self, String> {
+    pub fn generate() -> Result<Self, KeyError> {
         let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no randomness available".to_owned())?;
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| KeyError::NoRandomness)?;
         Self::from_bytes(bytes)
     }
 
     /// Reads the key from `path` (32 bytes, base64), creating it with owner-only permissions
     /// when `create` is set and the file does not exist.
-    pub fn load_or_create(path: &Path, create: bool) -> Result<Self, String> {
+    pub fn load_or_create(path: &Path, create: bool) -> Result<Self, KeyError> {
+        let shown = || path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let raw = STANDARD.decode(text.trim()).map_err(|_| {
-                    format!(
-                        "master key file {} is not base64: expected 32 bytes in base64",
-                        path.display()
-                    )
-                })?;
-                let bytes: [u8; 32] = raw.try_into().map_err(|raw: Vec<u8>| {
-                    format!(
-                        "master key file {} holds {} bytes: expected 32 bytes in base64",
-                        path.display(),
-                        raw.len()
-                    )
-                })?;
+                let raw = STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| KeyError::NotBase64 { path: shown() })?;
+                let bytes: [u8; 32] =
+                    raw.try_into()
+                        .map_err(|raw: Vec<u8>| KeyError::WrongLength {
+                            path: shown(),
+                            len: raw.len(),
+                        })?;
                 Self::from_bytes(bytes)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 let key = Self::generate()?;
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir).map_err(|e| KeyError::Unwritable {
+                        what: "create the directory of",
+                        path: shown(),
+                        reason: e.to_string(),
+                    })?;
                 }
                 match write_private(path, &STANDARD.encode(key.bytes)) {
                     Ok(()) => {
@@ -89,13 +118,13 @@ impl MasterKey {
                     }
                     // Another starter made it first: theirs is the key.
                     Err(WriteError::Exists) => Self::load_or_create(path, false),
-                    Err(WriteError::Other(message)) => Err(message),
+                    Err(WriteError::Other(e)) => Err(e),
                 }
             }
-            Err(e) => Err(format!(
-                "cannot read the master key file {}: {e}; expected 32 bytes in base64 (PASSERELLE_MASTER_KEY_FILE)",
-                path.display()
-            )),
+            Err(e) => Err(KeyError::Unreadable {
+                path: shown(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -132,18 +161,19 @@ impl MasterKey {
 
 enum WriteError {
     Exists,
-    Other(String),
+    Other(KeyError),
 }
 
 /// Writes a new owner-only file, atomically: written aside, then linked into place, so nobody
 /// ever reads a half-written key.
 fn write_private(path: &Path, contents: &str) -> Result<(), WriteError> {
     use std::io::Write as _;
-    let other = |what: &str, e: std::io::Error| {
-        WriteError::Other(format!(
-            "cannot {what} the master key file {}: {e}",
-            path.display()
-        ))
+    let other = |what: &'static str, e: std::io::Error| {
+        WriteError::Other(KeyError::Unwritable {
+            what,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
     };
     let aside = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
@@ -202,7 +232,10 @@ mod tests {
         assert_eq!(created.bytes, read.bytes);
         std::fs::write(&path, "c2hvcnQ=").unwrap();
         let err = MasterKey::load_or_create(&path, false).unwrap_err();
-        assert!(err.contains("holds 5 bytes: expected 32 bytes"), "{err}");
+        assert!(
+            err.to_string().contains("holds 5 bytes: expected 32 bytes"),
+            "{err}"
+        );
         // Starters racing to make the key all end up with the same one.
         let _ = std::fs::remove_file(&path);
         let keys: Vec<[u8; 32]> = std::thread::scope(|s| {

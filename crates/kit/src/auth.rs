@@ -165,19 +165,32 @@ impl JwtVerifier {
 
     /// Fetches keys trusting the certificate authority in `ca` (a PEM file) too: an issuer
     /// served over TLS with the city's own CA.
-    pub fn trusting(self, ca: Option<&std::path::Path>) -> Result<Self, String> {
+    pub fn trusting(
+        self,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
         let Some(ca) = ca else {
             return Ok(self);
         };
-        let pem = std::fs::read(ca)
-            .map_err(|e| format!("cannot read the TLS authority {}: {e}", ca.display()))?;
-        let certificate = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))?;
+        let path = ca.display().to_string();
+        let pem = std::fs::read(ca).map_err(|e| ConfigError::TlsFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let certificate =
+            reqwest::Certificate::from_pem(&pem).map_err(|e| ConfigError::NotPem {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .add_root_certificate(certificate)
             .build()
-            .map_err(|e| format!("cannot set up TLS with {}: {e}", ca.display()))?;
+            .map_err(|e| ConfigError::Tls {
+                target: path.clone(),
+                reason: e.to_string(),
+            })?;
         let inner = &self.inner;
         let keys = match &inner.source {
             KeySource::Static(set) => keys_of(set),

@@ -9,6 +9,51 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+/// Why a process cannot be set up as configured. Each message says what was wrong and what is
+/// expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] passerelle_store::Error),
+    #[error("cannot open the event bus: {0}")]
+    Bus(#[from] passerelle_bus::Error),
+    #[error("this service needs the master key: set PASSERELLE_MASTER_KEY_FILE (32 bytes, base64)")]
+    NoMasterKey,
+    #[error(transparent)]
+    MasterKey(#[from] passerelle_core::secrets::KeyError),
+    #[error("`{text}` is not a duration: expected a number and a unit, e.g. 30s, 500ms, 2m, 1h")]
+    NotADuration { text: String },
+    #[error("`{text}` is too long a duration")]
+    DurationTooLong { text: String },
+    #[error("unknown duration unit `{unit}` in `{text}`: expected ms, s, m, h or d")]
+    DurationUnit { unit: String, text: String },
+    #[error(
+        "`{text}` is not an address block: expected an address (10.1.2.3, ::1) or an address with a prefix length (10.0.0.0/8, fd00::/8)"
+    )]
+    NotAnAddressBlock { text: String },
+    #[error("cannot read the TLS file {path}: {reason}")]
+    TlsFile { path: String, reason: String },
+    #[error("{path} is not a PEM certificate: {reason}")]
+    NotPem { path: String, reason: String },
+    #[error("`{url}` is not a service address: {reason}")]
+    NotAnAddress { url: String, reason: String },
+    #[error("TLS to `{target}` cannot be set up: {reason}")]
+    Tls { target: String, reason: String },
+    #[error(
+        "invalid log filter `{filter}`: {reason}; expected e.g. `info` or `passerelle=debug,info`"
+    )]
+    LogFilter { filter: String, reason: String },
+    #[error("cannot set up telemetry: {0}")]
+    Telemetry(String),
+}
+
+/// A setting a service was started with is wrong: the service does not start, and says why.
+impl From<ConfigError> for passerelle_core::ServiceError {
+    fn from(e: ConfigError) -> Self {
+        Self::InvalidArgument(e.to_string())
+    }
+}
+
 /// A secret setting (a password, a client secret, an URL with credentials): read like a string,
 /// never printed — not by `Debug`, not in logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -92,13 +137,9 @@ impl std::fmt::Debug for Engines {
 
 impl EngineArgs {
     /// Opens the store and the bus these options name.
-    pub async fn open(&self) -> Result<Engines, String> {
-        let store = passerelle_store::open(&self.store_url())
-            .await
-            .map_err(|e| format!("cannot open the store: {e}"))?;
-        let bus = passerelle_bus::open(&self.bus_url())
-            .await
-            .map_err(|e| format!("cannot open the event bus: {e}"))?;
+    pub async fn open(&self) -> Result<Engines, ConfigError> {
+        let store = passerelle_store::open(&self.store_url()).await?;
+        let bus = passerelle_bus::open(&self.bus_url()).await?;
         Ok(Engines { store, bus })
     }
 }
@@ -138,11 +179,14 @@ pub struct MasterKeyArgs {
 impl MasterKeyArgs {
     /// Reads the key; with `create`, makes it first when the file does not exist (the embedded
     /// platform's first start).
-    pub fn load(&self, create: bool) -> Result<passerelle_core::secrets::MasterKey, String> {
-        let file = self.master_key_file.as_ref().ok_or(
-            "this service needs the master key: set PASSERELLE_MASTER_KEY_FILE (32 bytes, base64)",
-        )?;
-        passerelle_core::secrets::MasterKey::load_or_create(file, create)
+    pub fn load(&self, create: bool) -> Result<passerelle_core::secrets::MasterKey, ConfigError> {
+        let file = self
+            .master_key_file
+            .as_ref()
+            .ok_or(ConfigError::NoMasterKey)?;
+        Ok(passerelle_core::secrets::MasterKey::load_or_create(
+            file, create,
+        )?)
     }
 }
 
@@ -265,16 +309,18 @@ pub struct ListenArgs {
 }
 
 /// Parses `30s`, `500ms`, `2m`, `1h`, `30d` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| {
-        format!("`{text}` is not a duration: expected a number and a unit, e.g. 30s, 500ms, 2m, 1h")
+    let n: u64 = number.parse().map_err(|_| ConfigError::NotADuration {
+        text: text.to_owned(),
     })?;
-    let too_long = || format!("`{text}` is too long a duration");
+    let too_long = || ConfigError::DurationTooLong {
+        text: text.to_owned(),
+    };
     let seconds = |factor: u64| {
         n.checked_mul(factor)
             .map(Duration::from_secs)
@@ -286,9 +332,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => seconds(60),
         "h" => seconds(3600),
         "d" => seconds(86_400),
-        other => Err(format!(
-            "unknown duration unit `{other}` in `{text}`: expected ms, s, m, h or d"
-        )),
+        other => Err(ConfigError::DurationUnit {
+            unit: other.to_owned(),
+            text: text.to_owned(),
+        }),
     }
 }
 
@@ -298,15 +345,27 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("soon").unwrap_err().contains("expected"));
-        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("30s").unwrap(), (Duration::from_secs(30)));
+        assert_eq!(
+            parse_duration("500ms").unwrap(),
+            (Duration::from_millis(500))
+        );
+        assert_eq!(parse_duration("2m").unwrap(), (Duration::from_secs(120)));
+        assert_eq!(parse_duration("7").unwrap(), (Duration::from_secs(7)));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .to_string()
+                .contains("expected")
+        );
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            (Duration::from_secs(30 * 86_400))
+        );
         assert!(
             parse_duration("3w")
                 .unwrap_err()
+                .to_string()
                 .contains("expected ms, s, m, h or d")
         );
     }

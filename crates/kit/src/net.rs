@@ -19,14 +19,12 @@ pub struct Cidr {
 }
 
 impl FromStr for Cidr {
-    type Err = String;
+    type Err = crate::config::ConfigError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
-        let refused = || {
-            format!(
-                "`{text}` is not an address block: expected an address (10.1.2.3, ::1) or an address with a prefix length (10.0.0.0/8, fd00::/8)"
-            )
+        let refused = || crate::config::ConfigError::NotAnAddressBlock {
+            text: text.to_owned(),
         };
         let (address, prefix) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -143,7 +141,10 @@ mod tests {
         assert!(all.contains(ip("203.0.113.9")));
         for bad in ["10.0.0.0/33", "ten", "10.0.0.0/x", "::/129", ""] {
             let err = bad.parse::<Cidr>().unwrap_err();
-            assert!(err.contains("expected an address"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("expected an address"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -14,7 +14,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
-use crate::config::{LogFormat, TelemetryArgs};
+use crate::config::{ConfigError, LogFormat, TelemetryArgs};
 
 /// Keeps the trace pipeline alive; dropping it flushes the spans not yet exported.
 #[must_use = "dropping the guard stops trace export"]
@@ -38,7 +38,7 @@ impl Drop for TelemetryGuard {
 
 /// Installs logging and tracing for the process. Call once, inside the tokio runtime (the
 /// OTLP batch exporter needs it).
-pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, String> {
+pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, ConfigError> {
     let mut builder = SdkTracerProvider::builder().with_resource(
         Resource::builder()
             .with_service_name(service.to_owned())
@@ -49,7 +49,7 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Strin
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()
-            .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+            .map_err(|e| ConfigError::Telemetry(format!("the OTLP exporter: {e}")))?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
@@ -57,11 +57,9 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Strin
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("passerelle"));
 
-    let filter = EnvFilter::try_new(&args.log).map_err(|e| {
-        format!(
-            "invalid log filter `{}`: {e}; expected e.g. `info` or `passerelle=debug,info`",
-            args.log
-        )
+    let filter = EnvFilter::try_new(&args.log).map_err(|e| ConfigError::LogFilter {
+        filter: args.log.clone(),
+        reason: e.to_string(),
     })?;
     // The log filter applies to log output only: spans stay enabled for tracing at INFO even
     // when logs are quieter, or a quiet service would break the traces passing through it.
@@ -84,7 +82,7 @@ pub fn init(service: &str, args: &TelemetryArgs) -> Result<TelemetryGuard, Strin
             )
             .try_init(),
     };
-    installed.map_err(|e| format!("logging is already set up: {e}"))?;
+    installed.map_err(|e| ConfigError::Telemetry(format!("logging is already set up: {e}")))?;
     if exporting {
         tracing::info!(service, "exporting traces over OTLP");
     }

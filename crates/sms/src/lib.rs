@@ -44,13 +44,16 @@ impl std::fmt::Debug for SmppUrl {
     }
 }
 
+/// An SMS gateway URL that cannot be used; the reason says which part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid SMS gateway URL: {0}; expected smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=SENDER]"
+)]
+pub struct InvalidUrl(String);
+
 impl SmppUrl {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let invalid = |reason: &str| {
-            format!(
-                "invalid SMS gateway URL: {reason}; expected smpp://SYSTEM_ID:PASSWORD@HOST:PORT[?source=SENDER]"
-            )
-        };
+    pub fn parse(url: &str) -> Result<Self, InvalidUrl> {
+        let invalid = |reason: &str| InvalidUrl(reason.to_owned());
         let rest = url
             .strip_prefix("smpp://")
             .ok_or_else(|| invalid("the scheme is not smpp"))?;
@@ -228,7 +231,7 @@ mod tests {
                 "accepted: source",
             ),
         ] {
-            let err = SmppUrl::parse(bad).unwrap_err();
+            let err = SmppUrl::parse(bad).unwrap_err().to_string();
             assert!(
                 err.contains(reason) && err.contains("expected smpp://"),
                 "{bad}: {err}"

@@ -16,6 +16,14 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A stored value does not decode as its table's type: damage, or a bug.
+    #[error("row {key} of table {table} is damaged: {reason}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        reason: String,
+    },
+
     /// The engine failed; the message comes from the engine.
     #[error("{engine} store error: {message}")]
     Backend {
@@ -40,7 +48,7 @@ impl From<rusqlite::Error> for Error {
 impl From<Error> for passerelle_core::ServiceError {
     fn from(err: Error) -> Self {
         match err {
-            Error::InvalidArgument(_) => Self::Internal(err.to_string()),
+            Error::InvalidArgument(_) | Error::Corrupt { .. } => Self::Internal(err.to_string()),
             other => Self::Unavailable(format!("the store did not answer: {other}")),
         }
     }

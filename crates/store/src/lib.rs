@@ -13,6 +13,7 @@
 //!
 //! # Layout
 //! - [`Store`], [`KeyRange`], [`Page`], [`Mutation`]: the contract;
+//! - [`Table`]: typed tables (JSON values of one type) and the compare-and-set update loop;
 //! - [`sqlite`], [`scylla`]: the engines;
 //! - [`conformance`]: the one test suite every engine must pass;
 //! - [`testing`]: a store that fails on demand, for services' failure tests.
@@ -31,8 +32,10 @@ pub mod scylla;
 pub mod sqlite;
 #[cfg(feature = "testsuite")]
 pub mod testing;
+mod typed;
 
 pub use error::{Error, Result};
+pub use typed::{Table, Updated};
 
 /// The largest value a single row may hold. Documents live in object storage, not here; this
 /// keeps a runaway caller from filling a partition (ScyllaDB warns on cells over 1 MiB).

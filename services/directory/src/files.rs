@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::error::FileError;
 use crate::schema::{COLUMNS, Place, Rejection, parse_record};
 
 /// The formats files come and go in.
@@ -41,12 +42,16 @@ fn decode(bytes: &[u8]) -> String {
 pub type ParsedRow = (usize, Result<Place, Rejection>);
 
 /// Parses a file; `default_source` fills `source` where rows leave it empty.
-pub fn read(format: Format, bytes: &[u8], default_source: &str) -> Result<Vec<ParsedRow>, String> {
+pub fn read(
+    format: Format,
+    bytes: &[u8],
+    default_source: &str,
+) -> Result<Vec<ParsedRow>, FileError> {
     let mut rows = match format {
         Format::Csv => read_csv(bytes)?,
         Format::Json => read_json(bytes)?,
         Format::GeoJson => {
-            return Err("GeoJSON is an export format: import CSV or JSON in the schema".into());
+            return Err(FileError::GeoJsonImport);
         }
     };
     if !default_source.is_empty() {
@@ -59,7 +64,7 @@ pub fn read(format: Format, bytes: &[u8], default_source: &str) -> Result<Vec<Pa
     Ok(rows)
 }
 
-fn read_csv(bytes: &[u8]) -> Result<Vec<ParsedRow>, String> {
+fn read_csv(bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
     let text = decode(bytes);
     let first_line = text.lines().next().unwrap_or_default();
     let delimiter = if first_line.matches(';').count() > first_line.matches(',').count() {
@@ -73,17 +78,17 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<ParsedRow>, String> {
         .from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| format!("the CSV header does not read: {e}"))?
+        .map_err(|e| FileError::CsvHeader(e.to_string()))?
         .iter()
         .map(|h| h.trim().to_lowercase())
         .collect();
     for required in ["id", "nom", "adresse", "services"] {
         if !headers.iter().any(|h| h == required) {
-            return Err(format!(
-                "the CSV has no `{required}` column: expected the schema's columns ({}), found {}",
-                COLUMNS.join(", "),
-                headers.join(", ")
-            ));
+            return Err(FileError::MissingColumn {
+                missing: required,
+                expected: COLUMNS.join(", "),
+                found: headers.join(", "),
+            });
         }
     }
     let mut rows = Vec::new();
@@ -115,13 +120,11 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<ParsedRow>, String> {
     Ok(rows)
 }
 
-fn read_json(bytes: &[u8]) -> Result<Vec<ParsedRow>, String> {
-    let value: Value = serde_json::from_str(&decode(bytes))
-        .map_err(|e| format!("the JSON does not parse: {e}"))?;
+fn read_json(bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
+    let value: Value =
+        serde_json::from_str(&decode(bytes)).map_err(|e| FileError::Json(e.to_string()))?;
     let Value::Array(items) = value else {
-        return Err(
-            "the JSON is not an array of places: expected [{\"id\": …, \"nom\": …}, …]".into(),
-        );
+        return Err(FileError::NotAnArray);
     };
     Ok(items
         .iter()
@@ -193,23 +196,24 @@ pub fn to_json(place: &Place) -> String {
 }
 
 /// Writes places (sorted by id, so exports compare) in a format.
-pub fn write(format: Format, places: &[&Place]) -> Result<Vec<u8>, String> {
+pub fn write(format: Format, places: &[&Place]) -> Result<Vec<u8>, FileError> {
+    let write = |e: &dyn std::fmt::Display| FileError::Write(e.to_string());
     let mut places: Vec<&Place> = places.to_vec();
     places.sort_by(|a, b| a.id.cmp(&b.id));
     match format {
         Format::Csv => {
             let mut writer = csv::Writer::from_writer(Vec::new());
-            writer.write_record(COLUMNS).map_err(|e| e.to_string())?;
+            writer.write_record(COLUMNS).map_err(|e| write(&e))?;
             for place in places {
                 writer
                     .write_record(COLUMNS.iter().map(|c| place.column(c)))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| write(&e))?;
             }
-            writer.into_inner().map_err(|e| e.to_string())
+            writer.into_inner().map_err(|e| write(&e))
         }
         Format::Json => {
             let array: Vec<Value> = places.iter().map(|p| Value::Object(json_of(p))).collect();
-            serde_json::to_vec_pretty(&array).map_err(|e| e.to_string())
+            serde_json::to_vec_pretty(&array).map_err(|e| write(&e))
         }
         Format::GeoJson => {
             let features: Vec<Value> = places
@@ -225,17 +229,17 @@ pub fn write(format: Format, places: &[&Place]) -> Result<Vec<u8>, String> {
                 })
                 .collect();
             serde_json::to_vec(&json!({ "type": "FeatureCollection", "features": features }))
-                .map_err(|e| e.to_string())
+                .map_err(|e| write(&e))
         }
     }
 }
 
 /// The JSON of an event back into a place.
-pub fn from_json(text: &str) -> Result<Place, String> {
+pub fn from_json(text: &str) -> Result<Place, FileError> {
     let rows = read_json(format!("[{text}]").as_bytes())?;
     rows.into_iter()
         .next()
-        .ok_or_else(|| "empty".to_owned())?
+        .ok_or_else(|| FileError::Place("empty".to_owned()))?
         .1
-        .map_err(|r| r.to_string())
+        .map_err(|r| FileError::Place(r.to_string()))
 }

@@ -52,11 +52,10 @@ const FRANCE: [(&str, f64, f64, f64, f64); 10] = [
 ];
 
 /// Refuses a coordinate outside France (and says when it looks swapped).
-pub fn check_in_france(lat: f64, lon: f64) -> Result<(), String> {
+pub fn check_in_france(lat: f64, lon: f64) -> Result<(), crate::error::Invalid> {
+    use crate::error::Invalid;
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-        return Err(
-            "is out of range: latitude goes from -90 to 90, longitude from -180 to 180".into(),
-        );
+        return Err(Invalid::OutOfRange);
     }
     let inside = |la: f64, lo: f64| {
         FRANCE
@@ -67,9 +66,9 @@ pub fn check_in_france(lat: f64, lon: f64) -> Result<(), String> {
         return Ok(());
     }
     if inside(lon, lat) {
-        return Err("is not in France, but would be with latitude and longitude swapped".into());
+        return Err(Invalid::Swapped);
     }
-    Err("is not in France (mainland, Corsica or overseas): expected WGS84 decimal degrees, e.g. 49.8942, 2.2957 for Amiens".into())
+    Err(Invalid::NotInFrance)
 }
 
 #[cfg(test)]
@@ -97,16 +96,19 @@ mod tests {
         assert!(
             check_in_france(2.2957, 49.8942)
                 .unwrap_err()
+                .to_string()
                 .contains("swapped")
         );
         assert!(
             check_in_france(40.7, -74.0)
                 .unwrap_err()
+                .to_string()
                 .contains("is not in France")
         );
         assert!(
             check_in_france(148.2, 2.0)
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
     }

@@ -328,7 +328,7 @@ impl DirectoryRpc for DirectoryGrpc {
         }
         let format = format
             .ok_or_else(|| invalid("nothing was sent: expected a format and the file's bytes"))?;
-        let rows = files::read(format, &bytes, &source).map_err(invalid)?;
+        let rows = files::read(format, &bytes, &source).map_err(ServiceError::from)?;
         let report = self.service.import(Some(&caller), rows, |_, _| {}).await?;
         Ok(Response::new(pb::ImportReport {
             imported: report.imported as i32,

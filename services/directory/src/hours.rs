@@ -12,11 +12,14 @@ use opening_hours::localization::Country;
 use opening_hours::{Context, OpeningHours};
 
 /// Parses an expression, saying where it is wrong.
-pub fn parse(expression: &str) -> Result<OpeningHours, String> {
+pub fn parse(expression: &str) -> Result<OpeningHours, crate::error::Invalid> {
     let parsed = OpeningHours::from_str(expression).map_err(|e| {
-        format!(
-            "is not in OpenStreetMap opening_hours syntax ({}): expected e.g. \"Mo-Fr 09:00-12:00,14:00-17:30; Sa 09:00-12:00; PH off\"",
-            e.to_string().lines().next().unwrap_or("syntax error")
+        crate::error::Invalid::NotOpeningHours(
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("syntax error")
+                .to_owned(),
         )
     })?;
     Ok(parsed.with_context(Context::default().with_holidays(Country::FR.holidays())))
@@ -121,7 +124,7 @@ mod tests {
 
     #[test]
     fn bad_expressions_say_what_is_expected() {
-        let err = parse("Lundi 9h-12h").err().unwrap();
+        let err = parse("Lundi 9h-12h").err().unwrap().to_string();
         assert!(
             err.contains("OpenStreetMap opening_hours syntax") && err.contains("expected e.g."),
             "{err}"

@@ -13,6 +13,7 @@
 //! - [`start`](run::start): wiring.
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod files;
 pub mod geo;
 pub mod grpc;

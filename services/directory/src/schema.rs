@@ -10,6 +10,7 @@
 use deunicode::deunicode;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Invalid;
 use crate::geo;
 use crate::hours;
 
@@ -249,17 +250,17 @@ fn split_multi(raw: &str) -> Vec<String> {
 
 /// Reads a raw record (column → text) into a clean place, or says what is wrong.
 pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, Rejection> {
-    let reject = |field: &str, value: &str, reason: String| Rejection {
+    let reject = |field: &str, value: &str, reason: Invalid| Rejection {
         line,
         field: field.to_owned(),
         value: value.to_owned(),
-        reason,
+        reason: reason.to_string(),
     };
     let text = |field: &str| clean(&get(field));
     let required = |field: &str| {
         let value = text(field);
         if value.is_empty() {
-            Err(reject(field, "", "is required".into()))
+            Err(reject(field, "", Invalid::Required))
         } else {
             Ok(value)
         }
@@ -271,10 +272,7 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
                 reject(
                     field,
                     &value,
-                    format!(
-                        "is not a known value: accepted are {}",
-                        vocabulary.values().join(" | ")
-                    ),
+                    Invalid::NotInVocabulary(vocabulary.values().join(" | ")),
                 )
             })?;
             if !out.iter().any(|v| v == canonical) {
@@ -302,13 +300,7 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
                     .parse::<f64>()
                     .ok()
                     .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        reject(
-                            field,
-                            raw,
-                            "is not a number: expected a decimal degree such as 49.8942".into(),
-                        )
-                    })
+                    .ok_or_else(|| reject(field, raw, Invalid::NotADegree))
             };
             let (lat_v, lon_v) = (number("latitude", &lat)?, number("longitude", &lon)?);
             geo::check_in_france(lat_v, lon_v)
@@ -329,11 +321,7 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
         .iter()
         .find(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     {
-        return Err(reject(
-            "typologie",
-            bad,
-            "is not a structure type: expected codes such as CCAS, ASSO, BIB, TIERS_LIEUX".into(),
-        ));
+        return Err(reject("typologie", bad, Invalid::NotAStructureType));
     }
     let telephone = match text("telephone") {
         raw if raw.is_empty() => String::new(),
@@ -349,11 +337,7 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
             if ok {
                 Ok(mail.to_lowercase())
             } else {
-                Err(reject(
-                    "courriels",
-                    &mail,
-                    "is not an e-mail address: expected name@domain.fr".into(),
-                ))
+                Err(reject("courriels", &mail, Invalid::NotAnEmail))
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -371,7 +355,7 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
         return Err(reject(
             "presentation_resume",
             &presentation_resume.chars().take(40).collect::<String>(),
-            "is longer than 500 characters".into(),
+            Invalid::TooLong(500),
         ));
     }
     let date_maj = parse_date(&text("date_maj"))
@@ -381,10 +365,7 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
         return Err(reject(
             "services",
             "",
-            format!(
-                "is required: accepted are {}",
-                Vocabulary::Services.values().join(" | ")
-            ),
+            Invalid::RequiredFrom(Vocabulary::Services.values().join(" | ")),
         ));
     }
     let fiche = text("fiche_acces_libre");
@@ -446,25 +427,21 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
                 return Err(reject(
                     "x_wifi_public",
                     &text("x_wifi_public"),
-                    "expected Oui or Non".into(),
+                    Invalid::NotYesNo,
                 ));
             }
         },
         x_postes_en_acces_libre: match text("x_postes_en_acces_libre") {
             raw if raw.is_empty() => 0,
-            raw => raw.parse().map_err(|_| {
-                reject(
-                    "x_postes_en_acces_libre",
-                    &raw,
-                    "expected a whole number of computers".into(),
-                )
-            })?,
+            raw => raw
+                .parse()
+                .map_err(|_| reject("x_postes_en_acces_libre", &raw, Invalid::NotACount))?,
         },
     })
 }
 
 /// A SIRET (14 digits, Luhn-checked), an RNA number (W and 9 digits), or empty.
-pub fn parse_pivot(raw: &str) -> Result<String, String> {
+pub fn parse_pivot(raw: &str) -> Result<String, Invalid> {
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.is_empty() || compact == "00000000000000" {
         return Ok(compact);
@@ -488,7 +465,7 @@ pub fn parse_pivot(raw: &str) -> Result<String, String> {
         if sum.is_multiple_of(10) || compact.starts_with("356000000") {
             return Ok(compact);
         }
-        return Err("is not a valid SIRET (its check digit is wrong)".into());
+        return Err(Invalid::SiretCheckDigit);
     }
     let upper = compact.to_uppercase();
     if upper.len() == 10
@@ -497,21 +474,21 @@ pub fn parse_pivot(raw: &str) -> Result<String, String> {
     {
         return Ok(upper);
     }
-    Err("is neither a SIRET (14 digits) nor an RNA number (W and 9 characters)".into())
+    Err(Invalid::NotPivot)
 }
 
 /// Five digits; a lost leading zero (Excel) is put back.
-pub fn parse_postcode(raw: &str) -> Result<String, String> {
+pub fn parse_postcode(raw: &str) -> Result<String, Invalid> {
     let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
     match digits.len() {
-        0 => Err("is required".into()),
+        0 => Err(Invalid::Required),
         4 if digits.chars().all(|c| c.is_ascii_digit()) => Ok(format!("0{digits}")),
         5 if digits.chars().all(|c| c.is_ascii_digit()) => Ok(digits),
-        _ => Err("is not a postcode: expected 5 digits, e.g. 80000".into()),
+        _ => Err(Invalid::NotPostcode),
     }
 }
 
-fn parse_insee(raw: &str) -> Result<String, String> {
+fn parse_insee(raw: &str) -> Result<String, Invalid> {
     let code = raw.trim().to_uppercase();
     if code.is_empty() {
         return Ok(code);
@@ -528,15 +505,11 @@ fn parse_insee(raw: &str) -> Result<String, String> {
             || code.starts_with("2A")
             || code.starts_with("2B"))
         && code[2..].chars().all(|c| c.is_ascii_digit());
-    if ok {
-        Ok(code)
-    } else {
-        Err("is not an INSEE commune code: expected 5 characters, e.g. 80021 or 2A004".into())
-    }
+    if ok { Ok(code) } else { Err(Invalid::NotInsee) }
 }
 
 /// French numbers as people write them, to E.164 (`+33322…`); overseas numbers included.
-pub fn parse_phone(raw: &str) -> Result<String, String> {
+pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
     use phonenumber::country::Id;
     for region in [
         Id::FR,
@@ -555,30 +528,30 @@ pub fn parse_phone(raw: &str) -> Result<String, String> {
             return Ok(number.format().mode(phonenumber::Mode::E164).to_string());
         }
     }
-    Err("is not a phone number: expected a French number such as 03 22 97 10 10 or +33 3 22 97 10 10".into())
+    Err(Invalid::NotPhone)
 }
 
-fn parse_url(raw: &str) -> Result<String, String> {
+fn parse_url(raw: &str) -> Result<String, Invalid> {
     let raw = raw.trim();
     let url = if raw.starts_with("http://") || raw.starts_with("https://") {
         raw.to_owned()
     } else if raw.starts_with("www.") {
         format!("https://{raw}")
     } else {
-        return Err("is not a web address: expected https://…".into());
+        return Err(Invalid::NotUrl);
     };
     if url.contains(' ') || !url[url.find("://").map_or(0, |i| i + 3)..].contains('.') {
-        return Err("is not a web address: expected https://…".into());
+        return Err(Invalid::NotUrl);
     }
     Ok(url)
 }
 
 /// `YYYY-MM-DD`; `DD/MM/YYYY` is accepted and rewritten.
-pub fn parse_date(raw: &str) -> Result<String, String> {
+pub fn parse_date(raw: &str) -> Result<String, Invalid> {
     use time::macros::format_description;
     let raw = raw.trim();
     if raw.is_empty() {
-        return Err("is required: the date the data was last updated, YYYY-MM-DD".into());
+        return Err(Invalid::DateRequired);
     }
     let iso = format_description!("[year]-[month]-[day]");
     if let Ok(date) = time::Date::parse(raw, iso) {
@@ -587,7 +560,7 @@ pub fn parse_date(raw: &str) -> Result<String, String> {
     if let Ok(date) = time::Date::parse(raw, format_description!("[day]/[month]/[year]")) {
         return Ok(date.format(iso).unwrap_or_default());
     }
-    Err("is not a date: expected YYYY-MM-DD".into())
+    Err(Invalid::NotDate)
 }
 
 impl Place {
@@ -701,10 +674,7 @@ mod tests {
     #[test]
     fn identifiers_and_codes() {
         assert_eq!(parse_pivot("434 933 123 00029").unwrap(), "43493312300029");
-        assert_eq!(
-            parse_pivot("12345678901234"),
-            Err("is not a valid SIRET (its check digit is wrong)".into())
-        );
+        assert_eq!(parse_pivot("12345678901234"), Err(Invalid::SiretCheckDigit));
         assert_eq!(parse_pivot("73282932000074").unwrap(), "73282932000074");
         assert_eq!(parse_pivot("w751234567").unwrap(), "W751234567");
         assert_eq!(parse_postcode("8000").unwrap(), "08000");

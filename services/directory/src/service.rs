@@ -9,6 +9,7 @@ use passerelle_kit::auth::{Principal, Role};
 use passerelle_proto::events::v1 as events;
 use passerelle_store::{DynStore, Mutation, Row};
 
+use crate::error::NotYours;
 use crate::files::{self, Format, ParsedRow};
 use crate::index::{Hit, Index, Query};
 use crate::schema::{Place, Rejection, match_key};
@@ -129,20 +130,19 @@ impl Directory {
         id: &str,
         owner: Option<&str>,
         exists: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotYours> {
         if principal.has_role(Role::Admin) {
             return Ok(());
         }
         let mine = principal.structure.as_deref();
         match owner {
             Some(owner) if Some(owner) == mine => Ok(()),
-            Some(owner) => Err(format!(
-                "place `{id}` is kept by {owner}: ask them, or an admin, to change it"
-            )),
+            Some(owner) => Err(NotYours::KeptBy {
+                id: id.to_owned(),
+                owner: owner.to_owned(),
+            }),
             None if !exists || principal.has_role(Role::Manager) => Ok(()),
-            None => Err(format!(
-                "place `{id}` comes from an import: a manager or an admin changes it"
-            )),
+            None => Err(NotYours::Imported { id: id.to_owned() }),
         }
     }
 
@@ -191,8 +191,7 @@ impl Directory {
         Self::may_edit(principal)?;
         let owner = self.owner(&place.id).await?;
         let exists = self.read_index(|index| index.get(&place.id).is_some())?;
-        Self::check_change(principal, &place.id, owner.as_deref(), exists)
-            .map_err(ServiceError::PermissionDenied)?;
+        Self::check_change(principal, &place.id, owner.as_deref(), exists)?;
         if owner.is_none()
             && !exists
             && let Some(keeper) = Self::keeper(Some(principal))
@@ -225,8 +224,7 @@ impl Directory {
             ));
         }
         let place = self.get(id)?;
-        Self::check_change(principal, id, self.owner(id).await?.as_deref(), true)
-            .map_err(ServiceError::PermissionDenied)?;
+        Self::check_change(principal, id, self.owner(id).await?.as_deref(), true)?;
         let event = self.outbox.event(
             id,
             &events::PlaceDeleted {
@@ -348,7 +346,7 @@ impl Directory {
                         line,
                         field: "id".into(),
                         value: place.id.clone(),
-                        reason: why,
+                        reason: why.to_string(),
                     });
                     continue;
                 }
@@ -440,7 +438,7 @@ impl Directory {
     ) -> passerelle_bus::consume::HandlerResult {
         let (id, department) =
             if let Some(event) = event::payload::<events::PlaceUpserted>(envelope)? {
-                let place = files::from_json(&event.place_json)?;
+                let place = files::from_json(&event.place_json).map_err(|e| e.to_string())?;
                 (place.id.clone(), place.department())
             } else if let Some(event) = event::payload::<events::PlaceDeleted>(envelope)? {
                 let known = self

@@ -81,7 +81,7 @@ fn check(format: Format, bytes: &[u8]) {
                 }
             }
         }
-        Err(why) => assert!(!why.is_empty()),
+        Err(why) => assert!(!why.to_string().is_empty()),
     }
 }
 

@@ -113,7 +113,7 @@ impl IdentityArgs {
         })?;
         let sms = match &self.sms_url {
             Some(url) => {
-                let url = SmppUrl::parse(url.expose()).map_err(ServiceError::InvalidArgument)?;
+                let url = SmppUrl::parse(url.expose()).map_err(ServiceError::invalid)?;
                 Some(Arc::new(SmppSender::new(url)) as Arc<dyn SmsSender>)
             }
             None => None,
@@ -149,9 +149,7 @@ impl IdpChoice {
     pub fn parse(idp: &str, client_secret: String) -> Result<Self, ServiceError> {
         match idp {
             "builtin" => Ok(Self::BuiltIn),
-            url => KeycloakSettings::parse(url, client_secret)
-                .map(Self::Keycloak)
-                .map_err(ServiceError::InvalidArgument),
+            url => Ok(Self::Keycloak(KeycloakSettings::parse(url, client_secret)?)),
         }
     }
 }

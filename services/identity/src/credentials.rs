@@ -114,9 +114,17 @@ impl Hasher {
     /// Argon2id with `memory_kib` KiB and `passes` passes, one lane (the service's defaults are
     /// the OWASP minimum: 19 MiB, 2 passes), on as many threads as hashes fit in `budget_mib`
     /// MiB (at least one).
-    pub fn new(memory_kib: u32, passes: u32, budget_mib: u32) -> Result<Self, String> {
+    pub fn new(
+        memory_kib: u32,
+        passes: u32,
+        budget_mib: u32,
+    ) -> Result<Self, crate::error::SetupError> {
         let params = Params::new(memory_kib, passes, 1, None).map_err(|e| {
-            format!("invalid Argon2 parameters ({memory_kib} KiB, {passes} passes): {e}; expected at least 8 KiB and 1 pass")
+            crate::error::SetupError::Argon2 {
+                memory_kib,
+                passes,
+                reason: e.to_string(),
+            }
         })?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let threads = (u64::from(budget_mib) * 1024 / u64::from(memory_kib.max(1))).max(1) as usize;
@@ -152,7 +160,7 @@ impl Hasher {
                         }
                     }
                 })
-                .map_err(|e| format!("cannot start a hashing thread: {e}"))?;
+                .map_err(|e| crate::error::SetupError::HashingThread(e.to_string()))?;
         }
         Ok(Self {
             dummy: Arc::new(OnceLock::new()),
@@ -241,6 +249,7 @@ mod tests {
         assert!(
             Hasher::new(1, 1, 64)
                 .unwrap_err()
+                .to_string()
                 .contains("expected at least 8 KiB")
         );
         assert_eq!(hasher.concurrency(), 3, "64 MiB hold three 19 MiB hashes");

@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use keycloak::types::{CredentialRepresentation, GroupRepresentation, UserRepresentation};
 use keycloak::{KeycloakAdmin, KeycloakError, KeycloakTokenSupplier};
 use passerelle_kit::ServiceError;
+
+use crate::error::SetupError;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -46,11 +48,10 @@ impl std::fmt::Debug for KeycloakSettings {
 
 impl KeycloakSettings {
     /// Parses `keycloak://HOST:PORT/realms/REALM` (or `keycloaks://` for HTTPS).
-    pub fn parse(url: &str, admin_secret: String) -> Result<Self, String> {
-        let invalid = |reason: &str| {
-            format!(
-                "invalid identity provider `{url}`: {reason}; expected builtin or keycloak://HOST:PORT/realms/REALM"
-            )
+    pub fn parse(url: &str, admin_secret: String) -> Result<Self, SetupError> {
+        let invalid = |reason: &'static str| SetupError::ProviderUrl {
+            url: url.to_owned(),
+            reason,
         };
         let (scheme, rest) = if let Some(rest) = url.strip_prefix("keycloak://") {
             ("http", rest)
@@ -67,9 +68,7 @@ impl KeycloakSettings {
             return Err(invalid("the host or realm is empty"));
         }
         if admin_secret.is_empty() {
-            return Err(
-                "the Keycloak client secret is missing: set PASSERELLE_KEYCLOAK_CLIENT_SECRET to the secret of the passerelle-identity client".into(),
-            );
+            return Err(SetupError::NoClientSecret);
         }
         Ok(Self {
             base_url: format!("{scheme}://{host}"),

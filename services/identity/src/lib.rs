@@ -17,6 +17,7 @@
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod error;
 pub mod grpc;
 pub mod issuer;
 pub mod keycloak;

@@ -117,8 +117,7 @@ pub async fn start(
         config.argon2_memory_kib,
         config.argon2_passes,
         config.argon2_budget_mib,
-    )
-    .map_err(ServiceError::InvalidArgument)?;
+    )?;
     let base = &config.base;
     let mut launch = Launch::new(base, &shutdown);
     let mut builtin_issuer = None;
@@ -154,8 +153,7 @@ pub async fn start(
                     Some(passerelle_kit::auth::AUDIENCE.into()),
                     KeySource::Remote(format!("{issuer_url}/protocol/openid-connect/certs")),
                 )
-                .trusting(base.server.tls_ca.as_deref())
-                .map_err(ServiceError::InvalidArgument)?;
+                .trusting(base.server.tls_ca.as_deref())?;
                 (Arc::new(BuiltIn { issuer, hasher }), Some(router), verifier)
             }
             IdpChoice::Keycloak(settings) => {

@@ -18,6 +18,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use passerelle_kit::ServiceError;
 
+use crate::error::SetupError;
+
 #[derive(Clone)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
@@ -37,22 +39,23 @@ fn unavailable(e: impl std::fmt::Display) -> ServiceError {
 }
 
 impl Blobs {
-    pub fn open(url: &str) -> Result<Self, String> {
-        let invalid = |reason: &str| {
-            format!(
-                "invalid blob storage URL `{url}`: {reason}; expected file://DIR or s3://BUCKET[/PREFIX][?endpoint=URL&region=R&allow_http=true]"
-            )
+    pub fn open(url: &str) -> Result<Self, SetupError> {
+        let invalid = |reason: &str| SetupError::BlobsUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
         };
         if let Some(dir) = url.strip_prefix("file://") {
             if dir.is_empty() {
                 return Err(invalid("the directory is empty"));
             }
             let root = PathBuf::from(dir);
-            std::fs::create_dir_all(&root)
-                .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-            let root = root
-                .canonicalize()
-                .map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+            let directory = |what: &'static str, e: std::io::Error| SetupError::Directory {
+                what,
+                path: root.display().to_string(),
+                reason: e.to_string(),
+            };
+            std::fs::create_dir_all(&root).map_err(|e| directory("create", e))?;
+            let root = root.canonicalize().map_err(|e| directory("open", e))?;
             let store =
                 LocalFileSystem::new_with_prefix(&root).map_err(|e| invalid(&e.to_string()))?;
             return Ok(Self {

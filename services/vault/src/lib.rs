@@ -17,6 +17,7 @@ pub mod blobs;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod error;
 pub mod grpc;
 pub mod procedures;
 pub mod service;

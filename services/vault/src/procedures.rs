@@ -2,6 +2,7 @@
 //! are data (`data/procedures.json`, or the file given with `--procedures-file`), versioned with
 //! the code, so a social worker can read and amend them without touching a program.
 
+use crate::error::SetupError;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
@@ -34,22 +35,15 @@ struct Catalogue {
 pub const DEFAULT: &str = include_str!("../data/procedures.json");
 
 /// Parses a catalogue, saying where it is wrong.
-pub fn load(json: &str) -> Result<Vec<Procedure>, String> {
-    let catalogue: Catalogue = serde_json::from_str(json).map_err(|e| {
-        format!("the procedures file does not parse: {e}; expected {{\"version\": 1, \"procedures\": [{{\"id\", \"title\", \"requirements\": [{{\"id\", \"label\", \"accepted_types\": [identity_card, …], \"max_age_days\"}}]}}]}}")
-    })?;
+pub fn load(json: &str) -> Result<Vec<Procedure>, SetupError> {
+    let catalogue: Catalogue =
+        serde_json::from_str(json).map_err(|e| SetupError::ProceduresSyntax(e.to_string()))?;
     if catalogue.version != 1 {
-        return Err(format!(
-            "procedures file version {} is not supported: expected 1",
-            catalogue.version
-        ));
+        return Err(SetupError::ProceduresVersion(catalogue.version));
     }
     for p in &catalogue.procedures {
         if p.requirements.iter().any(|r| r.accepted_types.is_empty()) {
-            return Err(format!(
-                "procedure `{}` has a requirement that accepts no document type",
-                p.id
-            ));
+            return Err(SetupError::ProcedureAcceptsNothing(p.id.clone()));
         }
     }
     Ok(catalogue.procedures)
@@ -170,10 +164,16 @@ mod tests {
     fn the_built_in_catalogue_loads_and_bad_files_say_why() {
         let procedures = load(DEFAULT).unwrap();
         assert!(procedures.iter().any(|p| p.id == "rsa"));
-        assert!(load("{}").unwrap_err().contains("expected {\"version\": 1"));
+        assert!(
+            load("{}")
+                .unwrap_err()
+                .to_string()
+                .contains("expected {\"version\": 1")
+        );
         assert!(
             load(r#"{"version":2,"procedures":[]}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("not supported")
         );
     }

@@ -46,12 +46,12 @@ pub async fn start(
     config: VaultConfig,
     shutdown: CancellationToken,
 ) -> Result<Running, ServiceError> {
-    let blobs = Blobs::open(&config.blobs_url).map_err(ServiceError::InvalidArgument)?;
+    let blobs = Blobs::open(&config.blobs_url)?;
     let catalogue = config
         .procedures_json
         .as_deref()
         .unwrap_or(procedures::DEFAULT);
-    let procedures = procedures::load(catalogue).map_err(ServiceError::InvalidArgument)?;
+    let procedures = procedures::load(catalogue)?;
     let mut launch = Launch::new(&config.base, &shutdown);
     let service = Vault::new(
         config.base.store.clone(),

@@ -2,6 +2,7 @@
 //! `https://`.
 
 use super::*;
+use crate::config::ConfigError;
 
 /// Makes aws-lc-rs the process's TLS crypto provider, once. Several libraries of the platform
 /// bring rustls with both of its providers compiled in, and rustls then refuses to guess:
@@ -36,13 +37,15 @@ pub(super) fn server_tls(
 }
 
 /// Checks that the TLS files a server was given can be read, saying which cannot.
-pub fn check_tls(args: &ServerArgs) -> Result<(), String> {
+pub fn check_tls(args: &ServerArgs) -> Result<(), ConfigError> {
     for path in [&args.tls_cert, &args.tls_key, &args.tls_ca]
         .into_iter()
         .flatten()
     {
-        std::fs::metadata(path)
-            .map_err(|e| format!("cannot read the TLS file {}: {e}", path.display()))?;
+        std::fs::metadata(path).map_err(|e| ConfigError::TlsFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(())
 }
@@ -52,20 +55,27 @@ pub fn check_tls(args: &ServerArgs) -> Result<(), String> {
 pub fn endpoint(
     url: &str,
     ca: Option<&std::path::Path>,
-) -> Result<tonic::transport::Endpoint, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("`{url}` is not a service address: {e}"))?;
+) -> Result<tonic::transport::Endpoint, ConfigError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|e| {
+        ConfigError::NotAnAddress {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
     if !url.starts_with("https://") {
         return Ok(endpoint);
     }
     install_crypto_provider();
     let mut tls = tonic::transport::ClientTlsConfig::new();
     if let Some(ca) = ca {
-        let pem = std::fs::read(ca)
-            .map_err(|e| format!("cannot read the TLS authority {}: {e}", ca.display()))?;
+        let pem = std::fs::read(ca).map_err(|e| ConfigError::TlsFile {
+            path: ca.display().to_string(),
+            reason: e.to_string(),
+        })?;
         tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
     }
-    endpoint
-        .tls_config(tls)
-        .map_err(|e| format!("TLS to `{url}` cannot be set up: {e}"))
+    endpoint.tls_config(tls).map_err(|e| ConfigError::Tls {
+        target: url.to_owned(),
+        reason: e.to_string(),
+    })
 }

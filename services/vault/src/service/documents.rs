@@ -207,11 +207,9 @@ impl Vault {
     // ----- usage ----------------------------------------------------------------------------
 
     pub async fn usage(&self, owner: &str) -> Result<UsageCounter, ServiceError> {
-        Ok(self
-            .store
-            .get(USAGE, owner, "")
+        Ok(USAGE_COUNTERS
+            .get(&*self.store, owner, "")
             .await?
-            .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default())
     }
 
@@ -231,36 +229,30 @@ impl Vault {
         documents: i64,
         quota: Option<u64>,
     ) -> Result<(), ServiceError> {
-        for _ in 0..64 {
-            let raw = self.store.get(USAGE, owner, "").await?;
-            let current: UsageCounter = raw
-                .as_deref()
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or_default();
-            let next = UsageCounter {
-                bytes: current.bytes.saturating_add_signed(bytes),
-                documents: current.documents.saturating_add_signed(documents),
-            };
-            if let Some(quota) = quota
-                && bytes > 0
-                && next.bytes > quota
-            {
-                return Err(ServiceError::ResourceExhausted(format!(
-                    "this vault holds {} of its {quota} bytes: {bytes} more do not fit; delete or mark obsolete documents first",
-                    current.bytes
-                )));
-            }
-            let row = Row::new(USAGE, owner, "", json(&next)?);
-            let written = match raw {
-                Some(raw) => self.store.compare_and_set(row, &raw).await,
-                None => self.store.put_if_absent(row).await,
-            }?;
-            if written {
-                return Ok(());
-            }
+        let updated = USAGE_COUNTERS
+            .update(&*self.store, owner, "", 64, |current| {
+                let current = current.unwrap_or_default();
+                let next = UsageCounter {
+                    bytes: current.bytes.saturating_add_signed(bytes),
+                    documents: current.documents.saturating_add_signed(documents),
+                };
+                if let Some(quota) = quota
+                    && bytes > 0
+                    && next.bytes > quota
+                {
+                    return Err(ServiceError::ResourceExhausted(format!(
+                        "this vault holds {} of its {quota} bytes: {bytes} more do not fit; delete or mark obsolete documents first",
+                        current.bytes
+                    )));
+                }
+                Ok(Some(next))
+            })
+            .await?;
+        match updated {
+            Updated::Contended => Err(ServiceError::Unavailable(
+                "the vault is busy: try again".into(),
+            )),
+            Updated::Written(_) | Updated::Unchanged => Ok(()),
         }
-        Err(ServiceError::Unavailable(
-            "the vault is busy: try again".into(),
-        ))
     }
 }

@@ -24,7 +24,7 @@ use passerelle_kit::auth::Principal;
 use passerelle_kit::clock::DynClock;
 use passerelle_kit::secrets::MasterKey;
 use passerelle_proto::events::v1 as events;
-use passerelle_store::{DynStore, KeyRange, Mutation, Row};
+use passerelle_store::{DynStore, KeyRange, Mutation, Row, Table, Updated};
 use serde::{Deserialize, Serialize};
 use time::Date;
 use tokio::sync::mpsc;
@@ -59,6 +59,8 @@ const DOCUMENTS: &str = "documents";
 const UPLOADS: &str = "uploads";
 const OPEN_UPLOADS: &str = "open_uploads";
 const USAGE: &str = "vault_usage";
+/// Room used per vault: partition = owner.
+const USAGE_COUNTERS: Table<UsageCounter> = Table::new(USAGE);
 const SHARES: &str = "shares";
 const SHARE_CODES: &str = "share_codes";
 const SHARE_ACCESS: &str = "share_access";
