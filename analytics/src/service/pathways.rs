@@ -283,6 +283,17 @@ impl Analytics {
     }
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<pb::Pathway, ServiceError> {
+        let record = self.read(principal, id, "analytics.GetPathway").await?;
+        self.to_pb(&record, None).await
+    }
+
+    /// A pathway read under a `pathways` mandate (or by the person), the read in their trail.
+    async fn read(
+        &self,
+        principal: &Principal,
+        id: &str,
+        act: &str,
+    ) -> Result<PathwayRecord, ServiceError> {
         let record = self.load(id).await?;
         let grant = self
             .access
@@ -293,9 +304,8 @@ impl Analytics {
                 self.clock.now(),
             )
             .await?;
-        self.audit_read(&record, &grant, "analytics.GetPathway")
-            .await?;
-        self.to_pb(&record, None).await
+        self.audit_read(&record, &grant, act).await?;
+        Ok(record)
     }
 
     /// A read of a person's pathway under a mandate, in their trail.
@@ -383,17 +393,8 @@ impl Analytics {
         principal: &Principal,
         id: &str,
     ) -> Result<pb::Progress, ServiceError> {
-        let record = self.load(id).await?;
-        let grant = self
-            .access
-            .authorize(
-                principal,
-                &record.beneficiary_id,
-                Scope::Pathways,
-                self.clock.now(),
-            )
-            .await?;
-        self.audit_read(&record, &grant, "analytics.MeasureProgress")
+        let record = self
+            .read(principal, id, "analytics.MeasureProgress")
             .await?;
         let latest = self
             .answers_of(&record.respondent_id)

@@ -65,6 +65,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The platform itself, acting as an admin of its own (the first admin's creation, erasures
+    /// replayed after a restore): never a token, never a person.
+    pub fn system() -> Self {
+        Self {
+            subject: "system".into(),
+            roles: vec![Role::Admin],
+            structure: Some("passerelle".into()),
+            actor: None,
+            client: None,
+            token_id: None,
+            scopes: Vec::new(),
+        }
+    }
+
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }

@@ -252,15 +252,7 @@ async fn bootstrap_admin(
     username: &str,
     password: &str,
 ) -> Result<bool, ServiceError> {
-    let system = Principal {
-        subject: "system".into(),
-        roles: vec![Role::Admin],
-        structure: Some("passerelle".into()),
-        actor: None,
-        client: None,
-        token_id: None,
-        scopes: Vec::new(),
-    };
+    let system = Principal::system();
     let new = NewAccount {
         role: Role::Admin,
         username: Some(Username::parse(username)?),

@@ -204,15 +204,7 @@ impl Identity {
                 )));
             }
         };
-        let system = Principal {
-            subject: "system".into(),
-            roles: vec![Role::Admin],
-            structure: Some("passerelle".into()),
-            actor: None,
-            client: None,
-            token_id: None,
-            scopes: Vec::new(),
-        };
+        let system = Principal::system();
         let mut erased = 0;
         for id in Self::read_journal(&text) {
             if self.load(&id).await?.is_some() {
