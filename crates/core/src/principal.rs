@@ -62,6 +62,9 @@ pub struct Principal {
     /// OAuth scopes (`scope`, space-separated). On a delegated token, the mandate scopes the
     /// actor may use.
     pub scopes: Vec<String>,
+    /// When the person signed in (`auth_time`, else the token's `iat`), Unix seconds: renewed
+    /// tokens keep it, so a session cannot outlive its bound by renewing.
+    pub signed_in_at: Option<i64>,
 }
 
 impl Principal {
@@ -76,6 +79,7 @@ impl Principal {
             client: None,
             token_id: None,
             scopes: Vec::new(),
+            signed_in_at: None,
         }
     }
 

@@ -84,6 +84,10 @@ struct Claims {
     act: Option<Actor>,
     #[serde(default)]
     scope: Option<String>,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    auth_time: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +321,7 @@ impl JwtVerifier {
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
+            signed_in_at: claims.auth_time.or(claims.iat),
         })
     }
 

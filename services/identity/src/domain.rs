@@ -193,6 +193,67 @@ impl PersonName {
     }
 }
 
+/// A date of birth, `YYYY-MM-DD` (`DD/MM/YYYY` is accepted and rewritten): it tells people of
+/// the same name apart at the desk. Not in the future, not before 1900.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BirthDate(time::Date);
+
+impl BirthDate {
+    pub fn parse(raw: &str, today: time::Date) -> Result<Self, ServiceError> {
+        use time::macros::format_description;
+        let raw = raw.trim();
+        let refused = || {
+            invalid(format!(
+                "date of birth `{raw}` is not accepted: expected YYYY-MM-DD (or DD/MM/YYYY), between 1900 and today"
+            ))
+        };
+        let date = time::Date::parse(raw, format_description!("[year]-[month]-[day]"))
+            .or_else(|_| time::Date::parse(raw, format_description!("[day]/[month]/[year]")))
+            .map_err(|_| refused())?;
+        if date.year() < 1900 || date > today {
+            return Err(refused());
+        }
+        Ok(Self(date))
+    }
+
+    pub fn as_string(&self) -> String {
+        let (y, m, d) = (self.0.year(), u8::from(self.0.month()), self.0.day());
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+impl TryFrom<String> for BirthDate {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        time::Date::parse(
+            &text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Self)
+        .map_err(|e| format!("stored date of birth `{text}`: {e}"))
+    }
+}
+
+impl From<BirthDate> for String {
+    fn from(date: BirthDate) -> String {
+        date.as_string()
+    }
+}
+
+/// A name or username as a search sees it: lower case, accents and punctuation away, spaces
+/// single (`Élodie  N'Diaye` → `elodie n diaye`).
+pub fn search_key(text: &str) -> String {
+    deunicode::deunicode(text)
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A phone number in E.164 (`+33612345678`). French numbers may be written as people write
 /// them (`06 12 34 56 78`, `06.12.34.56.78`, `+33 6 12 34 56 78`, `0033612345678`); overseas
 /// departments' numbers (0692…, 0690…) are recognised too.
@@ -454,6 +515,9 @@ pub struct Account {
     pub created_at: i64,
     pub created_by: String,
     pub uses_pin: bool,
+    /// Accounts made before dates of birth were asked have none.
+    #[serde(default)]
+    pub birth_date: Option<BirthDate>,
     /// Argon2id PHC string, for the built-in issuer; empty when Keycloak holds the secret.
     pub secret_hash: String,
     /// SHA-256 (hex) of the current one-time recovery code.

@@ -12,8 +12,8 @@ use passerelle_proto::identity::v1::identity_server::{Identity as IdentityRpc, I
 use tonic::{Request, Status};
 
 use crate::domain::{
-    Account, DocumentKind, IdentityDocument, Language, MandateDuration, PersonName, Phone, Secret,
-    StoredRole, Username, parse_structure,
+    Account, BirthDate, DocumentKind, IdentityDocument, Language, MandateDuration, PersonName,
+    Phone, Secret, StoredRole, Username, parse_structure,
 };
 use crate::service::{AccountChanges, Identity, NewAccount, Presence, Sheet};
 
@@ -127,6 +127,10 @@ fn to_pb_account(account: &Account) -> pb::Account {
         structure: account.structure.clone(),
         created_at: timestamp(account.created_at),
         uses_pin: account.uses_pin,
+        birth_date: account
+            .birth_date
+            .map(|d| d.as_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -171,6 +175,16 @@ fn source<T>(request: &Request<T>) -> String {
     passerelle_kit::net::client_address(request)
 }
 
+impl IdentityGrpc {
+    /// An optional date of birth: empty is none.
+    fn birth_date(&self, raw: &str) -> Result<Option<BirthDate>, Status> {
+        match raw.trim() {
+            "" => Ok(None),
+            raw => Ok(Some(BirthDate::parse(raw, self.service.today())?)),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl IdentityRpc for IdentityGrpc {
     async fn create_account(
@@ -196,6 +210,7 @@ impl IdentityRpc for IdentityGrpc {
                 "" => None,
                 s => Some(parse_structure(s)?),
             },
+            birth_date: self.birth_date(&r.birth_date)?,
         };
         let (account, sheet) = self.service.create_account(&caller, new).await?;
         ok(pb::CreateAccountResponse {
@@ -235,6 +250,10 @@ impl IdentityRpc for IdentityGrpc {
                 Some(v) => Some(Some(Phone::parse(v)?)),
             },
             language: r.language.as_deref().map(Language::parse).transpose()?,
+            birth_date: match r.birth_date.as_deref() {
+                None => None,
+                Some(raw) => Some(self.birth_date(raw)?),
+            },
         };
         ok(to_pb_account(
             &self.service.update_account(&caller, &id, changes).await?,
@@ -249,6 +268,44 @@ impl IdentityRpc for IdentityGrpc {
         let id = required("account_id", &request.account_id)?.to_owned();
         self.service.erase_account(&caller, &id).await?;
         ok(pb::EraseAccountResponse {})
+    }
+
+    async fn search_accounts(
+        &self,
+        request: Request<pb::SearchAccountsRequest>,
+    ) -> Reply<pb::SearchAccountsResponse> {
+        let (caller, r) = grpc::caller(request)?;
+        let structure = match r.structure.trim() {
+            "" => None,
+            s => Some(parse_structure(s)?),
+        };
+        let limit = match r.page_size {
+            0 => 20,
+            n => usize::try_from(n)
+                .map_err(|_| invalid(format!("page_size {n} is not accepted: expected 1 to 50")))?,
+        };
+        let (accounts, more) = self
+            .service
+            .search_accounts(
+                &caller,
+                &r.query,
+                self.birth_date(&r.birth_date)?,
+                structure.as_deref(),
+                limit,
+            )
+            .await?;
+        ok(pb::SearchAccountsResponse {
+            accounts: accounts.iter().map(to_pb_account).collect(),
+            more,
+        })
+    }
+
+    async fn renew_token(
+        &self,
+        request: Request<pb::RenewTokenRequest>,
+    ) -> Reply<pb::TokenResponse> {
+        let (caller, _) = grpc::caller(request)?;
+        token_reply(self.service.renew_token(&caller).await?)
     }
 
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::TokenResponse> {

@@ -373,6 +373,12 @@ impl Provider for KeycloakProvider {
         }
     }
 
+    async fn renew(&self, _account: &Account, _signed_in_at: i64) -> Result<Token, ServiceError> {
+        Err(ServiceError::FailedPrecondition(
+            "tokens are Keycloak's: renew them with Keycloak's refresh token".into(),
+        ))
+    }
+
     async fn remove(&self, account: &Account) -> Result<(), ServiceError> {
         match self
             .admin

@@ -11,7 +11,8 @@
 //! - [`provider`]: where sign-ins live: built-in or Keycloak ([`keycloak`]);
 //! - [`service`]: the operations and their authorization rules;
 //! - [`grpc`]: the `passerelle.identity.v1.Identity` adapter;
-//! - [`serve`]: wiring, background tasks and the server.
+//! - [`error`]: why the service cannot be set up as configured;
+//! - [`start`] / [`serve`]: wiring, background tasks and the server.
 #![forbid(unsafe_code)]
 
 pub mod config;

@@ -57,6 +57,9 @@ pub trait Provider: Send + Sync + 'static {
 
     async fn remove(&self, account: &Account) -> Result<(), ServiceError>;
 
+    /// A new token for `account`, signed in at `signed_in_at` (kept in the token).
+    async fn renew(&self, account: &Account, signed_in_at: i64) -> Result<Token, ServiceError>;
+
     /// A token for `beneficiary` naming `actor` in `act`, limited to `scope`, valid at most
     /// until `until` (Unix seconds).
     async fn delegate(
@@ -137,6 +140,17 @@ impl Provider for BuiltIn {
 
     async fn remove(&self, _account: &Account) -> Result<(), ServiceError> {
         Ok(())
+    }
+
+    async fn renew(&self, account: &Account, signed_in_at: i64) -> Result<Token, ServiceError> {
+        let mut claims = Self::claims(account);
+        claims["auth_time"] = json!(signed_in_at);
+        let (access_token, expires_in) =
+            self.issuer.sign(claims, self.issuer.settings().token_ttl)?;
+        Ok(Token {
+            access_token,
+            expires_in,
+        })
     }
 
     async fn delegate(

@@ -262,6 +262,7 @@ async fn bootstrap_admin(
         language: Language::parse("fr")?,
         secret: Secret::parse(password)?,
         structure: Some("passerelle".into()),
+        birth_date: None,
     };
     match service.create_account(&system, new).await {
         Ok((account, _)) => {

@@ -14,6 +14,7 @@ pub struct NewAccount {
     pub language: Language,
     pub secret: Secret,
     pub structure: Option<String>,
+    pub birth_date: Option<BirthDate>,
 }
 
 /// Changes to an account's details; `None` leaves a field as it is.
@@ -24,6 +25,52 @@ pub struct AccountChanges {
     /// `Some(None)` removes the phone.
     pub phone: Option<Option<Phone>>,
     pub language: Option<Language>,
+    /// `Some(None)` forgets the date of birth.
+    pub birth_date: Option<Option<BirthDate>>,
+}
+
+/// A beneficiary in their structure's list, as searches read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct Listed {
+    /// Names and username, as [`search_key`] makes them.
+    search: String,
+    birth_date: Option<BirthDate>,
+}
+
+/// Beneficiaries by structure: partition = structure, clustering = account id.
+pub(super) const LISTED: Table<Listed> = Table::new("structure_people");
+
+/// The most accounts a search returns.
+const SEARCH_MAX: usize = 50;
+
+/// The row listing `account` in its structure, for beneficiaries.
+pub(super) fn listing(account: &Account) -> Result<Option<Mutation>, ServiceError> {
+    if account.role != StoredRole::Beneficiary || account.structure.is_empty() {
+        return Ok(None);
+    }
+    // Each name both as written and run together, so `ndiaye` finds N'Diaye too.
+    let mut search = Vec::new();
+    for part in [
+        account.given_name.as_str(),
+        account.family_name.as_str(),
+        account.username.as_str(),
+    ] {
+        let key = search_key(part);
+        let compact = key.replace(' ', "");
+        search.push(key.clone());
+        if compact != key {
+            search.push(compact);
+        }
+    }
+    let listed = Listed {
+        search: search.join(" "),
+        birth_date: account.birth_date,
+    };
+    Ok(Some(LISTED.put_mutation(
+        &account.structure,
+        &account.id,
+        &listed,
+    )?))
 }
 
 impl Identity {
@@ -149,6 +196,7 @@ impl Identity {
             created_at: self.now(),
             created_by: principal.subject.clone(),
             uses_pin: new.secret.is_pin(),
+            birth_date: new.birth_date,
             secret_hash: registered.secret_hash,
             recovery_hash: recovery::code_hash(username.as_str(), &sheet.code),
         };
@@ -169,11 +217,12 @@ impl Identity {
             role: Role::from(account.role).as_str().to_owned(),
             structure: account.structure.clone(),
         };
-        self.commit(vec![
+        let mut batch = vec![
             account_mutation(&account)?,
             self.outbox.event(&account.id, &payload),
-        ])
-        .await?;
+        ];
+        batch.extend(listing(&account)?);
+        self.commit(batch).await?;
         tracing::info!(account_id = %account.id, role = %Role::from(account.role), created_by = %principal.subject, "account created");
         Ok((account, sheet))
     }
@@ -282,6 +331,10 @@ impl Identity {
             account.language = v;
             fields.push("language");
         }
+        if let Some(v) = changes.birth_date {
+            account.birth_date = v;
+            fields.push("birth_date");
+        }
         if fields.is_empty() {
             return Ok(account);
         }
@@ -302,6 +355,7 @@ impl Identity {
             &format!("changed {}", fields.join(", ")),
             self.now(),
         ));
+        batch.extend(listing(&account)?);
         self.commit(batch).await?;
         Ok(account)
     }
@@ -323,6 +377,7 @@ impl Identity {
         let mut batch = vec![
             Mutation::delete(ACCOUNTS, &account.id, ""),
             Mutation::delete(USERNAMES, account.username.as_str(), ""),
+            Mutation::delete(LISTED.name(), &account.structure, &account.id),
             self.outbox.event(
                 &account.id,
                 &events::AccountErased {
@@ -351,5 +406,66 @@ impl Identity {
         self.commit(batch).await?;
         tracing::info!(account_id = %account.id, by = %principal.subject, "account erased");
         Ok(())
+    }
+
+    /// The beneficiaries of a structure matching `query` (names, username; case and accents
+    /// ignored) and `birth_date`: agents and managers search their own structure, admins the
+    /// one they name. Returns at most `limit` and whether more matched.
+    pub async fn search_accounts(
+        &self,
+        principal: &Principal,
+        query: &str,
+        birth_date: Option<BirthDate>,
+        structure: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Account>, bool), ServiceError> {
+        if principal.actor.is_some() {
+            return Err(denied("people are searched with your own account"));
+        }
+        let structure = if is_admin(principal) {
+            structure
+                .map(str::to_owned)
+                .or_else(|| principal.structure.clone())
+                .ok_or_else(|| {
+                    ServiceError::invalid("structure is required for an admin's search")
+                })?
+        } else if principal.has_role(Role::Agent) || principal.has_role(Role::Manager) {
+            staff_structure(principal)?
+        } else {
+            return Err(denied("agents, managers and admins search for people"));
+        };
+        let words: Vec<String> = search_key(query)
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if words.is_empty() && birth_date.is_none() {
+            return Err(ServiceError::invalid(
+                "give part of a name or username, or a date of birth",
+            ));
+        }
+        let limit = limit.clamp(1, SEARCH_MAX);
+        let mut found = Vec::new();
+        let mut more = false;
+        for (account_id, listed) in LISTED.scan_all(&*self.store, &structure).await? {
+            let matches = words.iter().all(|w| listed.search.contains(w.as_str()))
+                && birth_date.is_none_or(|d| listed.birth_date == Some(d));
+            if !matches {
+                continue;
+            }
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            // Listed but gone (erased meanwhile): skipped.
+            if let Some(account) = self.load(&account_id).await? {
+                found.push(account);
+            }
+        }
+        found.sort_by(|a, b| {
+            (a.family_name.as_str(), a.given_name.as_str())
+                .cmp(&(b.family_name.as_str(), b.given_name.as_str()))
+        });
+        Ok((found, more))
     }
 }

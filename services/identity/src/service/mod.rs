@@ -18,15 +18,15 @@ use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_kit::clock::DynClock;
 use passerelle_proto::events::v1 as events;
-use passerelle_store::{DynStore, Mutation, Row};
+use passerelle_store::{DynStore, Mutation, Row, Table};
 use serde::{Deserialize, Serialize};
 
 use passerelle_access::throttle::{Throttle, ThrottleKey};
 
 use crate::credentials::sha256_hex;
 use crate::domain::{
-    Account, IdentityDocument, Language, MandateDuration, PersonName, Phone, Secret, StoredRole,
-    Username, check_signature_png, parse_structure,
+    Account, BirthDate, IdentityDocument, Language, MandateDuration, PersonName, Phone, Secret,
+    StoredRole, Username, check_signature_png, parse_structure, search_key,
 };
 use crate::provider::{NewLogin, Provider, Token};
 use crate::recovery;
@@ -218,6 +218,11 @@ impl Identity {
 
     pub fn provider_kind(&self) -> &'static str {
         self.provider.kind()
+    }
+
+    /// Today, in UTC.
+    pub fn today(&self) -> time::Date {
+        time::OffsetDateTime::from_unix_timestamp(self.now()).map_or(time::Date::MIN, |t| t.date())
     }
 
     pub fn now(&self) -> i64 {

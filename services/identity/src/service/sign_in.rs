@@ -139,4 +139,29 @@ impl Identity {
             .await?;
         Ok(token)
     }
+
+    /// A fresh token for the holder of a valid token of their own, the account and its roles
+    /// read again, while the sign-in is younger than [`MAX_SESSION`]: a session is renewed,
+    /// never stretched past its bound, and ends at once with an erased account.
+    pub async fn renew_token(&self, principal: &Principal) -> Result<Token, ServiceError> {
+        if principal.actor.is_some() {
+            return Err(denied(
+                "a delegated token is not renewed: ask for a new one",
+            ));
+        }
+        let signed_in_at = principal.signed_in_at.unwrap_or(0);
+        if self.now() - signed_in_at > MAX_SESSION {
+            return Err(ServiceError::Unauthenticated(
+                "this sign-in is too old to renew: sign in again".into(),
+            ));
+        }
+        let account = self
+            .load(&principal.subject)
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("this account no longer exists".into()))?;
+        self.provider.renew(&account, signed_in_at).await
+    }
 }
+
+/// How long after signing in a session may be renewed: a working day.
+pub const MAX_SESSION: i64 = 12 * 3600;

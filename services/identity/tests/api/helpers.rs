@@ -239,6 +239,7 @@ impl App {
                 language: "fr".into(),
                 secret: format!("{username}-secret"),
                 structure: structure.into(),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|e| panic!("creating {username}: {e:?}"))

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod brute_force;
+mod desk;
 mod issuer;
 mod keycloak;
 mod mandates;

@@ -42,7 +42,9 @@ enum Rpc {
     GetAccount,
     UpdateAccount,
     EraseAccount,
+    SearchAccounts,
     Login,
+    RenewToken,
     ChangeSecret,
     ActAs,
     RecoverWithCode,
@@ -65,7 +67,9 @@ const MATRIX: &[(Rpc, &str)] = &[
     (Rpc::GetAccount, "DADADDDDA"),
     (Rpc::UpdateAccount, "DADADDDDA"),
     (Rpc::EraseAccount, "DADDDDDDA"),
+    (Rpc::SearchAccounts, "DDDAAADAA"),
     (Rpc::Login, "AAAAAAAAA"),
+    (Rpc::RenewToken, "DAAAAAAAA"),
     (Rpc::ChangeSecret, "DAAAAAAAA"),
     (Rpc::ActAs, "DDDADDDDD"),
     (Rpc::RecoverWithCode, "AAAAAAAAA"),
@@ -250,6 +254,14 @@ impl World {
                 })
                 .await
                 .map(drop),
+            Rpc::SearchAccounts => client
+                .search_accounts(pb::SearchAccountsRequest {
+                    query: target.username,
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::RenewToken => client.renew_token(pb::RenewTokenRequest {}).await.map(drop),
             Rpc::Login => {
                 let (username, secret) = self.own_secret(Caller::SelfBeneficiary, &target);
                 client
@@ -421,7 +433,7 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
     );
     assert_eq!(
         MATRIX.len(),
-        17,
+        19,
         "every RPC of the service is in the matrix"
     );
 }
