@@ -32,8 +32,11 @@ def platform():
         if line.startswith("Press Ctrl-C"):
             break
         match = re.match(r"\s+(\S+)\s+(\S+:\d+)$", line.rstrip("\n"))
-        if match:
+        # The web front (an http:// address) is checked with HTTP, the rest with gRPC.
+        if match and not match.group(2).startswith("http://"):
             endpoints[match.group(1)] = match.group(2)
+        elif match:
+            endpoints["web"] = match.group(2)
     assert endpoints, "passerelle up printed no service address"
     yield endpoints
     proc.send_signal(signal.SIGINT)
@@ -49,8 +52,22 @@ def list_services(address):
         return {s.name for s in response.list_services_response.service}
 
 
+def grpc_services(platform):
+    return {name: address for name, address in platform.items() if name != "web"}
+
+
+def test_the_web_front_answers_with_its_security_headers(platform):
+    import urllib.request
+
+    with urllib.request.urlopen(platform["web"] + "/connexion", timeout=10) as page:
+        assert page.status == 200
+        assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+        assert page.headers["Cache-Control"] == "no-store"
+        assert "<form" in page.read().decode()
+
+
 def test_reflection_lists_what_each_server_serves(platform):
-    for name, address in platform.items():
+    for name, address in grpc_services(platform).items():
         services = list_services(address)
         assert "grpc.health.v1.Health" in services, services
         ours = [s for s in services if s.startswith("passerelle.")]
@@ -58,7 +75,7 @@ def test_reflection_lists_what_each_server_serves(platform):
 
 
 def test_health_reports_serving(platform):
-    for name, address in platform.items():
+    for name, address in grpc_services(platform).items():
         with grpc.insecure_channel(address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             for service in [""] + sorted(s for s in list_services(address) if s.startswith("passerelle.")):

@@ -24,6 +24,7 @@ pub enum ServiceName {
     Vault,
     Directory,
     Analytics,
+    Gateway,
 }
 
 impl ServiceName {
@@ -33,6 +34,7 @@ impl ServiceName {
         ServiceName::Vault,
         ServiceName::Directory,
         ServiceName::Analytics,
+        ServiceName::Gateway,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +44,7 @@ impl ServiceName {
             ServiceName::Vault => "vault",
             ServiceName::Directory => "directory",
             ServiceName::Analytics => "analytics",
+            ServiceName::Gateway => "gateway",
         }
     }
 }
@@ -194,6 +197,23 @@ impl Process {
         stopped(
             "analytics",
             passerelle_analytics::serve(config, listener, shutdown).await,
+        )
+    }
+}
+
+impl Process {
+    /// The web front: pages over the services' gRPC APIs.
+    pub async fn gateway(
+        &self,
+        args: &passerelle_gateway::config::GatewayArgs,
+        master_key: MasterKey,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let config = args.config(self.base(), master_key)?;
+        stopped(
+            "gateway",
+            passerelle_gateway::serve(config, listener, shutdown).await,
         )
     }
 }

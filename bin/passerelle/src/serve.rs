@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use passerelle_analytics::config::AnalyticsArgs;
+use passerelle_gateway::config::GatewayArgs;
 use passerelle_identity::config::IdentityArgs;
 use passerelle_kit::config::{AuthArgs, EngineArgs, MasterKeyArgs, ServerArgs, TelemetryArgs};
 use passerelle_vault::config::VaultArgs;
@@ -62,6 +63,15 @@ pub enum ServeCommand {
         #[command(flatten)]
         analytics: AnalyticsArgs,
     },
+    /// The web front (HTTP): pages for agents and beneficiaries over the services.
+    Gateway {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        master_key: MasterKeyArgs,
+    },
 }
 
 impl ServeCommand {
@@ -70,7 +80,8 @@ impl ServeCommand {
             Self::Platform(common) | Self::Directory(common) => common,
             Self::Identity { common, .. }
             | Self::Vault { common, .. }
-            | Self::Analytics { common, .. } => common,
+            | Self::Analytics { common, .. }
+            | Self::Gateway { common, .. } => common,
         }
     }
 
@@ -81,6 +92,7 @@ impl ServeCommand {
             Self::Vault { .. } => ServiceName::Vault,
             Self::Directory(_) => ServiceName::Directory,
             Self::Analytics { .. } => ServiceName::Analytics,
+            Self::Gateway { .. } => ServiceName::Gateway,
         }
     }
 
@@ -143,6 +155,16 @@ impl ServeCommand {
             Self::Analytics { common, analytics } => {
                 process(common.auth.clone())
                     .analytics(analytics, listener, shutdown)
+                    .await
+            }
+            Self::Gateway {
+                common,
+                gateway,
+                master_key,
+            } => {
+                let key = master_key.load(false).map_err(anyhow::Error::msg)?;
+                process(common.auth.clone())
+                    .gateway(gateway, key, listener, shutdown)
                     .await
             }
         }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use clap::Args;
 use passerelle_analytics::config::AnalyticsArgs;
+use passerelle_gateway::config::GatewayArgs;
+use passerelle_identity::IdpChoice;
 use passerelle_identity::config::IdentityArgs;
 use passerelle_kit::config::{
     AuthArgs, EngineArgs, Hidden, MasterKeyArgs, ServerArgs, TelemetryArgs,
@@ -33,6 +35,8 @@ pub struct UpArgs {
     pub vault: VaultArgs,
     #[command(flatten)]
     pub analytics: AnalyticsArgs,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -79,7 +83,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.engines.bus_url()
     );
     for (name, addr) in &endpoints {
-        println!("  {name:<12} {addr}");
+        if name == "gateway" {
+            println!("  {name:<12} http://{addr}");
+        } else {
+            println!("  {name:<12} {addr}");
+        }
+    }
+    if let Some((_, addr)) = endpoints.iter().find(|(name, _)| name == "gateway") {
+        println!("Open http://{addr} in a browser to use Passerelle.");
     }
     println!("Press Ctrl-C to stop.");
     let address_of = |service: &str| {
@@ -117,19 +128,45 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             .directory_url
             .get_or_insert_with(|| format!("http://{addr}"));
     }
+    let mut gateway = args.gateway.clone();
+    if let Some(addr) = address_of("identity") {
+        gateway
+            .identity_url
+            .get_or_insert_with(|| format!("http://{addr}"));
+    }
+    if let Some(addr) = address_of("vault") {
+        gateway
+            .vault_url
+            .get_or_insert_with(|| format!("http://{addr}"));
+    }
+    if let Some(addr) = address_of("gateway") {
+        gateway
+            .web_url
+            .get_or_insert_with(|| format!("http://{addr}"));
+    }
+    if let IdpChoice::Keycloak(settings) = identity.provider()? {
+        gateway.oidc_issuer.get_or_insert_with(|| settings.issuer());
+    }
+    let mut server = args.server.clone();
+    if server.trusted_proxies.is_empty() {
+        // The web front calls the services from this machine, forwarding each person's
+        // address: the services believe it from the loopback only.
+        server.trusted_proxies = vec!["127.0.0.1/32".parse()?, "::1/128".parse()?];
+    }
     let process = Process {
         engines,
-        server: args.server.clone(),
+        server,
         auth: trusted_issuer(&args.auth, Some(&identity))?,
         endpoints: endpoints.clone(),
     };
     let mut tasks = Vec::new();
     for (name, listener) in listeners {
-        let (process, identity, vault, analytics, key, shutdown) = (
+        let (process, identity, vault, analytics, gateway, key, shutdown) = (
             process.clone(),
             identity.clone(),
             vault.clone(),
             analytics.clone(),
+            gateway.clone(),
             key.clone(),
             shutdown.clone(),
         );
@@ -144,6 +181,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 ServiceName::Vault => process.vault(&vault, key, listener, shutdown).await,
                 ServiceName::Directory => process.directory(listener, shutdown).await,
                 ServiceName::Analytics => process.analytics(&analytics, listener, shutdown).await,
+                ServiceName::Gateway => process.gateway(&gateway, key, listener, shutdown).await,
             }
         }));
     }

@@ -187,9 +187,34 @@ async fn up_serves_health_reflection_and_info_then_stops_on_signal() {
     let names: Vec<&str> = info.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["platform", "identity", "vault", "directory", "analytics"]
+        [
+            "platform",
+            "identity",
+            "vault",
+            "directory",
+            "analytics",
+            "gateway"
+        ]
     );
-    for service in &info.services {
+    // The web front answers over HTTP.
+    let web = address(&up, "gateway").replace("http://http://", "http://");
+    let sante = tokio::task::spawn_blocking(move || {
+        let addr = web.trim_start_matches("http://").to_owned();
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        use std::io::{Read as _, Write as _};
+        write!(
+            stream,
+            "GET /sante HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(sante.starts_with("HTTP/1.1 200"), "{sante}");
+    for service in info.services.iter().filter(|s| s.name != "gateway") {
         let channel = tonic::transport::Endpoint::from_shared(address(&up, &service.name))
             .unwrap()
             .connect()
