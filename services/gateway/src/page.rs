@@ -91,6 +91,8 @@ pub struct Chrome {
     /// The username of who is signed in.
     pub user: Option<String>,
     pub staff: bool,
+    /// A manager or an admin: staff accounts.
+    pub manager: bool,
     /// The CSRF token every form of this page carries.
     pub csrf: String,
     /// Seconds of inactivity before the session ends (the countdown), when signed in.
@@ -259,6 +261,7 @@ impl Ctx {
             title: self.tr.t(title),
             user: signed_in.map(|s| s.username.clone()),
             staff: signed_in.is_some_and(Session::is_staff),
+            manager: signed_in.is_some_and(|s| s.has_role("manager") || s.has_role("admin")),
             csrf: self.csrf().to_owned(),
             idle_seconds: self.app.sessions.idle().as_secs(),
             switch_url: format!(

@@ -20,7 +20,7 @@ use tower::limit::ConcurrencyLimitLayer;
 use crate::backend::Backend;
 pub use crate::pages::oidc::Oidc;
 use crate::pages::oidc::OidcClient;
-use crate::pages::{desk, home, oidc, papers, share, sign_in};
+use crate::pages::{desk, home, me, oidc, papers, person, recovery, share, sign_in, staff};
 use crate::session::Sessions;
 use crate::{assets, security};
 
@@ -65,12 +65,22 @@ pub struct App {
     pub store: passerelle_store::DynStore,
     /// The web front's own address, for links given out (QR codes).
     pub web_url: Option<String>,
+    /// Seals what the web front keeps for a while (recovery sheets to print).
+    pub master: MasterKey,
+    /// Uploads being received at once (each spools its files to disk first).
+    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Where uploaded files wait while they are sent to the vault.
+    pub spool_dir: std::path::PathBuf,
 }
 
 /// Requests being answered at once; beyond, refused at once (503) rather than queued.
 const MAX_CONCURRENT: usize = 256;
 /// The largest form; uploads have their own bound.
 const FORM_LIMIT: usize = 64 * 1024;
+/// Upload forms received at once: each may hold up to 8 files of 50 MB on disk for a moment.
+const MAX_UPLOADS: usize = 4;
+/// The largest upload form: 8 files of 50 MB and their fields.
+const UPLOAD_LIMIT: usize = 8 * 50_000_000 + 1_000_000;
 
 /// A started web front.
 pub struct Running {
@@ -96,6 +106,62 @@ fn routes(app: App) -> Router {
         .route("/deconnexion", post(sign_in::sign_out))
         .route("/deconnexion/partout", post(sign_in::sign_out_everywhere))
         .route("/personnes", get(desk::search))
+        .route(
+            "/personnes/nouvelle",
+            get(person::new_form).post(person::create),
+        )
+        .route("/personnes/{id}", get(person::show))
+        .route("/personnes/{id}/feuille/{key}", get(person::sheet_pdf))
+        .route(
+            "/personnes/{id}/mandat",
+            get(person::mandate_form).post(person::mandate_grant),
+        )
+        .route(
+            "/personnes/{id}/mandat/resume",
+            post(person::mandate_summary),
+        )
+        .route("/personnes/{id}/mandat/sms", post(person::mandate_sms))
+        .route(
+            "/personnes/{id}/mandat/sms/code",
+            post(person::mandate_sms_code),
+        )
+        .route(
+            "/personnes/{id}/mandats/{mandate}/renouveler",
+            post(person::mandate_renew),
+        )
+        .route(
+            "/personnes/{id}/mandats/{mandate}/revoquer",
+            post(person::mandate_revoke),
+        )
+        .route(
+            "/personnes/{id}/documents/ajouter",
+            get(person::upload_form),
+        )
+        .route(
+            "/personnes/{id}/documents",
+            post(person::upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route(
+            "/personnes/{id}/documents/{doc}/fichier",
+            get(person::download),
+        )
+        .route(
+            "/personnes/{id}/documents/{doc}/partager",
+            post(person::share),
+        )
+        .route("/personnes/{id}/demarches", get(person::checklist))
+        .route(
+            "/personnes/{id}/recuperation",
+            get(recovery::start_form).post(recovery::start),
+        )
+        .route(
+            "/recuperations",
+            get(recovery::approve_form).post(recovery::approve),
+        )
+        .route("/qui-m-aide", get(me::helpers))
+        .route("/qui-m-aide/{mandate}/retirer", post(me::revoke))
+        .route("/mon-code", get(me::secret_form).post(me::change_secret))
+        .route("/comptes", get(staff::form).post(staff::create))
         .route("/mes-papiers", get(papers::list))
         .route("/mes-papiers/{id}", get(papers::show))
         .route("/mes-papiers/{id}/fichier", get(papers::download))
@@ -158,6 +224,9 @@ pub async fn start(
         oidc,
         store: base.store.clone(),
         web_url: config.web_url.as_ref().map(|u| u.as_str().to_owned()),
+        master: config.master_key.clone(),
+        uploads: Arc::new(tokio::sync::Semaphore::new(MAX_UPLOADS)),
+        spool_dir: std::env::temp_dir(),
     };
     let router = routes(app).layer(
         ServiceBuilder::new()

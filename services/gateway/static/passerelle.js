@@ -20,6 +20,67 @@
     });
   });
 
+  // The signature pad: drawn with a finger or the mouse, sent as a PNG. Without script, the
+  // person types their name instead (the field stays).
+  document.querySelectorAll(".signature-pad").forEach(function (pad) {
+    var canvas = pad.querySelector("canvas");
+    var field = pad.querySelector("input[name=signature]");
+    var ctx = canvas.getContext("2d");
+    var drawing = false, drawn = false;
+    pad.hidden = false;
+    ctx.lineWidth = 3; ctx.lineCap = "round"; ctx.strokeStyle = "#1b1b1f";
+    var at = function (event) {
+      var box = canvas.getBoundingClientRect();
+      return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+    };
+    canvas.addEventListener("pointerdown", function (event) {
+      drawing = true; var p = at(event); ctx.beginPath(); ctx.moveTo(p[0], p[1]);
+      canvas.setPointerCapture(event.pointerId);
+    });
+    canvas.addEventListener("pointermove", function (event) {
+      if (!drawing) { return; }
+      var p = at(event); ctx.lineTo(p[0], p[1]); ctx.stroke(); drawn = true;
+    });
+    var end = function () {
+      if (drawing && drawn) { field.value = canvas.toDataURL("image/png"); }
+      drawing = false;
+    };
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+    pad.querySelector("[data-clear]").addEventListener("click", function () {
+      ctx.clearRect(0, 0, canvas.width, canvas.height); field.value = ""; drawn = false;
+    });
+  });
+
+  // Uploads: a progress bar while the files go (the form works the same without it).
+  document.querySelectorAll("form[data-upload]").forEach(function (form) {
+    var bar = form.querySelector("progress");
+    var text = form.querySelector(".progress-text");
+    form.addEventListener("submit", function (event) {
+      if (!window.FormData || !window.XMLHttpRequest) { return; }
+      event.preventDefault();
+      var request = new XMLHttpRequest();
+      request.open("POST", form.action);
+      bar.hidden = false; text.hidden = false;
+      request.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          var percent = Math.round(e.loaded * 100 / e.total);
+          bar.value = percent; text.textContent = percent + " %";
+        }
+      });
+      request.addEventListener("load", function () {
+        if (request.responseURL && request.status < 400) {
+          window.location.assign(request.responseURL);
+        } else {
+          document.open(); document.write(request.responseText); document.close();
+        }
+      });
+      request.addEventListener("error", function () { form.submit(); });
+      form.querySelector("button[type=submit]").disabled = true;
+      request.send(new FormData(form));
+    });
+  });
+
   // Print buttons.
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.hidden = false;

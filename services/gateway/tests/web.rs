@@ -554,3 +554,288 @@ async fn sign_in_throttling_reads_as_a_wait_in_minutes() {
     assert_eq!(status, 429, "{html}");
     assert!(html.contains("Trop d&#39;essais. Réessayez dans"), "{html}");
 }
+
+/// The value after `marker` up to the next `<`, in a page.
+fn text_after(html: &str, marker: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {html}"))
+        + marker.len();
+    html[at..].split('<').next().unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
+    let p = platform().await;
+    let admin_token = p.token("admin", ADMIN_PASSWORD).await;
+    p.account(
+        &admin_token,
+        id::Role::Agent,
+        "agent-nord",
+        "agent passphrase 1",
+        "ccas-nord",
+    )
+    .await;
+    p.account(
+        &admin_token,
+        id::Role::Agent,
+        "agent-sud",
+        "agent passphrase 2",
+        "ccas-sud",
+    )
+    .await;
+    let agent = browser();
+    assert_eq!(
+        sign_in(&p.web, &agent, "agent-nord", "agent passphrase 1")
+            .await
+            .status(),
+        303
+    );
+
+    // A new person, no e-mail: a generated username and the recovery sheet to print.
+    let form = agent
+        .get(format!("{}/personnes/nouvelle", p.web))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&form);
+    let weak = agent
+        .post(format!("{}/personnes/nouvelle", p.web))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("given_name", "Lucien"),
+            ("family_name", "Dubois"),
+            ("pin", "123456"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 422);
+    assert!(weak.text().await.unwrap().contains("trop facile à deviner"));
+    let sheet = agent
+        .post(format!("{}/personnes/nouvelle", p.web))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("given_name", "Lucien"),
+            ("family_name", "Dubois"),
+            ("birth_date", "02/05/1948"),
+            ("language", "fr"),
+            ("pin", "482913"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let username = text_after(&sheet, "<p class=\"code\">");
+    assert!(username.contains('-'), "a generated username: {username}");
+    let at = sheet.find("/feuille/").expect("a link to the sheet's PDF");
+    let start = sheet[..at].rfind('"').unwrap() + 1;
+    let pdf_path = sheet[start..].split('"').next().unwrap().to_owned();
+    let pdf = agent
+        .get(format!("{}{pdf_path}", p.web))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
+    let person_id = pdf_path.split('/').nth(2).unwrap().to_owned();
+
+    // Without a mandate: no documents, an offer to record one.
+    let page = agent
+        .get(format!("{}/personnes/{person_id}", p.web))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Lucien Dubois") && page.contains("il faut un accord"),
+        "{page}"
+    );
+
+    // A mandate at the desk: summary, the person's typed name and own code.
+    let token = csrf(&page);
+    let summary = agent
+        .post(format!("{}/personnes/{person_id}/mandat/resume", p.web))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("documents", "1"),
+            ("duration", "mois"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        summary.contains("voir ses papiers, en ajouter et les partager")
+            && summary.contains("Pendant 1 mois."),
+        "{summary}"
+    );
+    let wrong = agent
+        .post(format!("{}/personnes/{person_id}/mandat", p.web))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("documents", "1"),
+            ("duration", "mois"),
+            ("typed_signature", "Lucien Dubois"),
+            ("secret", "111111"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 422);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Le code de la personne n&#39;est pas bon")
+    );
+    let granted = agent
+        .post(format!("{}/personnes/{person_id}/mandat", p.web))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("documents", "1"),
+            ("duration", "mois"),
+            ("typed_signature", "Lucien Dubois"),
+            ("secret", "482913"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 303, "{:?}", granted.text().await);
+
+    // Two papers at once, one of a refused type.
+    let upload = |files: Vec<(&'static str, Vec<u8>)>| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("_csrf", token.clone())
+            .text(
+                "type",
+                (pb::DocumentType::ProofOfAddress as i32).to_string(),
+            )
+            .text("title", "Justificatif")
+            .text("expires", "2030-01-01");
+        for (name, bytes) in files {
+            form = form.part(
+                "files",
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            );
+        }
+        agent
+            .post(format!("{}/personnes/{person_id}/documents", p.web))
+            .multipart(form)
+            .send()
+    };
+    let refused = upload(vec![(
+        "page.html",
+        b"<html><script>alert(1)</script></html>".to_vec(),
+    )])
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Ce type de fichier n&#39;est pas accepté")
+    );
+    let sent = upload(vec![
+        ("facture.pdf", b"%PDF-1.7\nfacture EDF".to_vec()),
+        ("quittance.pdf", b"%PDF-1.7\nquittance de loyer".to_vec()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(sent.status(), 303);
+    let page = agent
+        .get(format!("{}/personnes/{person_id}", p.web))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Justificatif (1)") && page.contains("Justificatif (2)"),
+        "{page}"
+    );
+
+    // Another structure's agent reaches neither the person nor their papers by URL.
+    let other = browser();
+    assert_eq!(
+        sign_in(&p.web, &other, "agent-sud", "agent passphrase 2")
+            .await
+            .status(),
+        303
+    );
+    let foreign = other
+        .get(format!("{}/personnes/{person_id}", p.web))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404);
+    let doc = text_after(&page, &format!("href=\"/personnes/{person_id}/documents/"));
+    let doc = doc.split('/').next().unwrap().to_owned();
+    let stolen = other
+        .get(format!(
+            "{}/personnes/{person_id}/documents/{doc}/fichier",
+            p.web
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stolen.status(),
+        403,
+        "another structure downloaded a document"
+    );
+
+    // The person sees who helps them and what was done, and withdraws: access ends at once.
+    let person = browser();
+    assert_eq!(
+        sign_in(&p.web, &person, &username, "482913").await.status(),
+        303
+    );
+    let helpers = person
+        .get(format!("{}/qui-m-aide", p.web))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        helpers.contains("ccas-nord") && helpers.contains("a ajouté un document"),
+        "{helpers}"
+    );
+    let mandate = text_after(&helpers, "action=\"/qui-m-aide/");
+    let mandate = mandate.split('/').next().unwrap().to_owned();
+    let withdrawn = person
+        .post(format!("{}/qui-m-aide/{mandate}/retirer", p.web))
+        .form(&[("_csrf", csrf(&helpers).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), 303);
+    let after = agent
+        .get(format!(
+            "{}/personnes/{person_id}/documents/{doc}/fichier",
+            p.web
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        403,
+        "a withdrawn mandate still opens documents"
+    );
+}

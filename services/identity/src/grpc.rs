@@ -15,7 +15,7 @@ use crate::domain::{
     Account, BirthDate, DocumentKind, IdentityDocument, Language, MandateDuration, PersonName,
     Phone, Secret, StoredRole, Username, parse_structure,
 };
-use crate::service::{AccountChanges, Identity, NewAccount, Presence, Sheet};
+use crate::service::{AccountChanges, Identity, NewAccount, Presence, Sheet, Signature};
 
 /// The gRPC face of [`Identity`].
 #[derive(Clone, Debug)]
@@ -422,7 +422,13 @@ impl IdentityRpc for IdentityGrpc {
                 structure,
                 scopes(&r.scopes)?,
                 duration(r.duration)?,
-                &r.signature_png,
+                &if !r.signature_png.is_empty() {
+                    Signature::Png(r.signature_png.clone())
+                } else if !r.typed_signature.trim().is_empty() {
+                    Signature::Typed(PersonName::parse("typed_signature", &r.typed_signature)?)
+                } else {
+                    Signature::None
+                },
                 &r.beneficiary_secret,
                 &source,
             )

@@ -434,6 +434,7 @@ impl Identity {
         } else {
             return Err(denied("agents, managers and admins search for people"));
         };
+        let exact_id = query.trim();
         let words: Vec<String> = search_key(query)
             .split(' ')
             .filter(|w| !w.is_empty())
@@ -448,8 +449,9 @@ impl Identity {
         let mut found = Vec::new();
         let mut more = false;
         for (account_id, listed) in LISTED.scan_all(&*self.store, &structure).await? {
-            let matches = words.iter().all(|w| listed.search.contains(w.as_str()))
-                && birth_date.is_none_or(|d| listed.birth_date == Some(d));
+            let matches = account_id == exact_id
+                || (words.iter().all(|w| listed.search.contains(w.as_str()))
+                    && birth_date.is_none_or(|d| listed.birth_date == Some(d)));
             if !matches {
                 continue;
             }

@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// How the person signed a mandate at the desk.
+#[derive(Clone, Debug)]
+pub enum Signature {
+    None,
+    /// Drawn on the screen or a pad: a whole PNG.
+    Png(Vec<u8>),
+    /// Their name, typed by them (no drawing possible).
+    Typed(PersonName),
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct PendingConsent {
     pub(super) id: String,
@@ -65,7 +75,7 @@ impl Identity {
         structure: &str,
         scopes: BTreeSet<Scope>,
         duration: MandateDuration,
-        signature_png: &[u8],
+        signature: &Signature,
         beneficiary_secret: &str,
         source: &str,
     ) -> Result<Mandate, ServiceError> {
@@ -83,12 +93,20 @@ impl Identity {
             Consent::SelfService
         } else if is_agent(principal) && principal.structure.as_deref() == Some(structure.as_str())
         {
-            if signature_png.is_empty() {
-                return Err(ServiceError::InvalidArgument(
-                    "signature_png is required: a mandate recorded at the desk carries the person's signature".into(),
-                ));
-            }
-            check_signature_png(signature_png)?;
+            let signature_sha256 = match signature {
+                Signature::None => {
+                    return Err(ServiceError::InvalidArgument(
+                        "signature_png or typed_signature is required: a mandate recorded at the desk carries the person's signature".into(),
+                    ));
+                }
+                Signature::Png(png) => {
+                    check_signature_png(png)?;
+                    sha256_bytes_hex(png)
+                }
+                Signature::Typed(name) => {
+                    sha256_bytes_hex(format!("typed signature: {}", name.as_str()).as_bytes())
+                }
+            };
             // The person shows they are here, and agree, with their own secret: an agent alone
             // cannot make a mandate for someone who is not at the desk.
             if beneficiary_secret.is_empty() {
@@ -112,7 +130,7 @@ impl Identity {
             }
             Consent::InPerson {
                 agent: principal.subject.clone(),
-                signature_sha256: Some(sha256_bytes_hex(signature_png)),
+                signature_sha256: Some(signature_sha256),
             }
         } else {
             return Err(denied(

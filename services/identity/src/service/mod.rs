@@ -40,7 +40,7 @@ mod sign_in;
 
 pub use accounts::{AccountChanges, NewAccount};
 use expiry::{EXPIRY_INDEX, expiry_index, expiry_key};
-pub use mandates::ConsentPending;
+pub use mandates::{ConsentPending, Signature};
 pub use recoveries::{AssistedRecovery, Presence, Sheet};
 
 pub const PRODUCER: &str = "identity";

@@ -96,6 +96,7 @@ async fn revoking_one_scope_keeps_the_others_and_delegated_tokens_follow() {
             duration: pb::MandateDuration::OneYear as i32,
             signature_png: Vec::new(),
             beneficiary_secret: String::new(),
+            typed_signature: String::new(),
         })
         .await
         .unwrap()
@@ -237,6 +238,7 @@ async fn expired_mandates_stop_working_and_are_announced_once() {
             duration: pb::MandateDuration::OneDay as i32,
             signature_png: Vec::new(),
             beneficiary_secret: String::new(),
+            typed_signature: String::new(),
         })
         .await
         .unwrap()
@@ -285,6 +287,7 @@ async fn erasure_removes_the_person_and_tells_the_other_services() {
             duration: pb::MandateDuration::OneMonth as i32,
             signature_png: Vec::new(),
             beneficiary_secret: String::new(),
+            typed_signature: String::new(),
         })
         .await
         .unwrap();
@@ -408,6 +411,7 @@ async fn bad_input_is_refused_with_what_is_accepted() {
                     duration: 1,
                     signature_png: vec![],
                     beneficiary_secret: String::new(),
+                    typed_signature: String::new(),
                 })
                 .await
                 .unwrap_err(),
@@ -422,6 +426,7 @@ async fn bad_input_is_refused_with_what_is_accepted() {
                     duration: 1,
                     signature_png: vec![],
                     beneficiary_secret: String::new(),
+                    typed_signature: String::new(),
                 })
                 .await
                 .unwrap_err(),
@@ -436,6 +441,7 @@ async fn bad_input_is_refused_with_what_is_accepted() {
                     duration: 1,
                     signature_png: b"GIF89a".to_vec(),
                     beneficiary_secret: String::new(),
+                    typed_signature: String::new(),
                 })
                 .await
                 .unwrap_err(),
@@ -475,6 +481,7 @@ async fn a_desk_mandate_needs_the_persons_own_secret() {
         duration: pb::MandateDuration::OneDay as i32,
         signature_png: crate::helpers::signature_png(),
         beneficiary_secret: secret.into(),
+        typed_signature: String::new(),
     };
     let missing = client.grant_mandate(desk("")).await.unwrap_err();
     assert_eq!(missing.code(), Code::InvalidArgument, "{missing:?}");
@@ -503,4 +510,34 @@ async fn a_desk_mandate_needs_the_persons_own_secret() {
     assert_eq!(mandates().await, 0, "a refused desk mandate was kept");
     client.grant_mandate(desk("amina-secret")).await.unwrap();
     assert_eq!(mandates().await, 1);
+}
+
+/// A desk without a signature pad: the person types their own name instead of drawing it;
+/// with neither, nothing is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_name_signs_a_desk_mandate_when_nothing_can_be_drawn() {
+    let app = spawn_app().await;
+    let (agent, person, _) = agent_and_person(&app).await;
+    let mut client = app.client(Some(&agent));
+    let desk = |typed: &str| pb::GrantMandateRequest {
+        beneficiary_id: person.id.clone(),
+        structure: "ccas-nord".into(),
+        scopes: vec![pb::Scope::Documents as i32],
+        duration: pb::MandateDuration::OneDay as i32,
+        signature_png: Vec::new(),
+        beneficiary_secret: "amina-secret".into(),
+        typed_signature: typed.into(),
+    };
+    let unsigned = client.grant_mandate(desk("  ")).await.unwrap_err();
+    assert_eq!(unsigned.code(), Code::InvalidArgument, "{unsigned:?}");
+    assert!(
+        unsigned.message().contains("typed_signature"),
+        "{unsigned:?}"
+    );
+    let mandate = client
+        .grant_mandate(desk("Amina Diallo"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mandate.consent, "in_person", "{mandate:?}");
 }

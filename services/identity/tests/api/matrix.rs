@@ -166,6 +166,7 @@ impl World {
                 duration: pb::MandateDuration::OneMonth as i32,
                 signature_png: Vec::new(),
                 beneficiary_secret: String::new(),
+                typed_signature: String::new(),
             })
             .await
             .unwrap()
@@ -331,6 +332,7 @@ impl World {
                     duration: pb::MandateDuration::OneDay as i32,
                     signature_png: signature_png(),
                     beneficiary_secret: format!("{}-secret", target.username),
+                    typed_signature: String::new(),
                 })
                 .await
                 .map(drop),

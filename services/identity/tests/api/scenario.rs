@@ -45,6 +45,7 @@ pub async fn mandate_story(app: &App, admin: &str, tag: &str) {
             duration: pb::MandateDuration::OneMonth as i32,
             signature_png: Vec::new(),
             beneficiary_secret: String::new(),
+            typed_signature: String::new(),
         })
         .await
         .unwrap()
