@@ -2,7 +2,8 @@
 # Runs the benchmarks against real servers, each side by side with its baseline in the same
 # run: store put/get (SQLite vs Cassandra), bus append/consume (SQLite log vs Kafka), token
 # checks (kit vs bare RS256), sign-ins (service vs bare Argon2id), document streaming (vault vs
-# plain disk copy), nearest-place search over 100,000 places (R-tree via gRPC vs linear scan) and
+# plain disk copy), the web front's document list (the page vs the gRPC call alone, and every
+# page's weight against 100 KB), nearest-place search over 100,000 places (R-tree via gRPC vs linear scan) and
 # survey processing, 10 million rows to pathways and dashboards (Polars vs pandas, installed here
 # into .venv-bench).
 # PASSERELLE_BENCH_SECONDS sets how long each measurement runs (default 5).
@@ -17,5 +18,6 @@ cargo bench -p passerelle-bus --bench bus --quiet
 cargo bench -p passerelle-identity --bench identity --quiet
 cargo bench -p passerelle-vault --bench vault --quiet
 cargo bench -p passerelle-directory --bench directory --quiet
+cargo bench -p passerelle-gateway --bench gateway --quiet
 scripts/python-env.sh analytics/benches/requirements.txt .venv-bench
 PASSERELLE_BENCH_PYTHON="$ROOT/.venv-bench/bin/python" cargo bench -p passerelle-analytics --bench survey --quiet

@@ -32,6 +32,7 @@ KEYCLOAK_PORT=${PASSERELLE_KEYCLOAK_PORT:-18080}
 KEYCLOAK_MANAGEMENT_PORT=$((KEYCLOAK_PORT + 1))
 # The test realm's client secret: a test-only value, not a credential of anything real.
 KEYCLOAK_CLIENT_SECRET=passerelle-test-secret
+KEYCLOAK_GATEWAY_SECRET=passerelle-gateway-test-secret
 S3_PORT=${PASSERELLE_S3_PORT:-19200}
 # Test-only credentials of the local S3Proxy.
 S3_IDENTITY=passerelle-test
@@ -311,6 +312,7 @@ start_keycloak() {
   JAVA_OPTS_KC_HEAP="-Xms256m -Xmx768m" \
   KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=admin \
   PASSERELLE_KEYCLOAK_CLIENT_SECRET="$KEYCLOAK_CLIENT_SECRET" \
+  PASSERELLE_KEYCLOAK_GATEWAY_SECRET="$KEYCLOAK_GATEWAY_SECRET" \
     nohup "$dir/dist/bin/kc.sh" start-dev --http-host=127.0.0.1 --http-port="$KEYCLOAK_PORT" \
       --http-management-port="$KEYCLOAK_MANAGEMENT_PORT" --health-enabled=true --import-realm \
       --hostname-strict=false --cache=local >"$dir/server.log" 2>&1 &
@@ -375,7 +377,8 @@ env_one() {
     cassandra) echo "PASSERELLE_TEST_CQL=127.0.0.1:$CQL_PORT" ;;
     keycloak)
       echo "PASSERELLE_TEST_KEYCLOAK=127.0.0.1:$KEYCLOAK_PORT"
-      echo "PASSERELLE_TEST_KEYCLOAK_SECRET=$KEYCLOAK_CLIENT_SECRET" ;;
+      echo "PASSERELLE_TEST_KEYCLOAK_SECRET=$KEYCLOAK_CLIENT_SECRET"
+      echo "PASSERELLE_TEST_KEYCLOAK_GATEWAY_SECRET=$KEYCLOAK_GATEWAY_SECRET" ;;
     s3)
       echo "PASSERELLE_TEST_S3=s3://$S3_BUCKET?endpoint=http://127.0.0.1:$S3_PORT&region=us-east-1&allow_http=true"
       echo "AWS_ACCESS_KEY_ID=$S3_IDENTITY"

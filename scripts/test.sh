@@ -4,9 +4,12 @@
 #     suite on SQLite and on a real Apache Cassandra node, the bus suite on the SQLite log and
 #     on a real Apache Kafka broker, the identity suite on the built-in issuer and on a real
 #     Keycloak, and the vault on local disk and on S3 (S3Proxy);
-#   - the end-to-end checks in e2e/ with stock Python gRPC tooling.
+#   - the end-to-end checks in e2e/ with stock Python gRPC tooling;
+#   - the web front's journeys in e2e/web/ in a real headless Chromium (Debian's), with
+#     axe-core on every page and the Keycloak sign-in through Keycloak's own login page.
 # Servers come from Maven Central through scripts/servers.sh (cached; started once, reused
-# when already running). Python packages go into .venv (cached).
+# when already running). Python packages go into .venv, npm packages into e2e/web/node_modules
+# (both cached).
 #
 # usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -22,6 +25,8 @@ scripts/servers.sh start >.servers/start.log 2>&1 &
 servers=$!
 scripts/python-env.sh >.servers/python.log 2>&1 &
 python=$!
+scripts/web-env.sh >.servers/web-env.log 2>&1 &
+webenv=$!
 cargo build --workspace --all-targets --quiet
 if ! wait "$servers"; then
   cat .servers/start.log >&2
@@ -44,10 +49,25 @@ cargo test --workspace --quiet "$@"
 step "end-to-end checks with stock gRPC tooling (e2e/)"
 .venv/bin/python -m pytest -q e2e
 
+step "the web front's journeys in Chromium (e2e/web)"
+if ! wait "$webenv"; then
+  cat .servers/web-env.log >&2
+  echo "test.sh: Chromium or the npm packages of e2e/web could not be installed" >&2
+  exit 1
+fi
+export PASSERELLE_BIN="${PASSERELLE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/passerelle}"
+if ! node --test --test-reporter=spec e2e/web/journeys.test.mjs >.servers/web-journeys.log 2>&1; then
+  cat .servers/web-journeys.log >&2
+  echo "test.sh: the web front's journeys failed (screenshots in e2e/web/screenshots/)" >&2
+  exit 1
+fi
+grep -E "^ *✔|axe-core ran" .servers/web-journeys.log | sed 's/^ */    /'
+
 cat <<SUMMARY
 ==> all tests passed
     store engines: sqlite, cql ($(scripts/servers.sh env cassandra | cut -d= -f2), Apache Cassandra)
     bus engines:   sqlite, kafka ($(scripts/servers.sh env kafka | cut -d= -f2), Apache Kafka)
     identity:      built-in issuer, keycloak ($(scripts/servers.sh env keycloak | head -n 1 | cut -d= -f2), Keycloak)
     documents:     local disk, s3 (S3Proxy)
+    web front:     $(chromium --version 2>/dev/null | head -n 1), screenshots in e2e/web/screenshots/
 SUMMARY

@@ -149,11 +149,7 @@ fn store_backed() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("survey.csv");
     synthetic::write_csv(&csv, n, 3).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    passerelle_benchkit::block_on(async {
         let store: passerelle_store::DynStore = Arc::new(
             passerelle_store::sqlite::SqliteStore::open(&dir.path().join("store.db")).unwrap(),
         );
@@ -163,7 +159,10 @@ fn store_backed() {
         let rules = Rules::default_rules();
         let analytics = Analytics::new(
             store.clone(),
-            passerelle_bus::outbox::Outbox::new(store.clone(), OutboxRelay::new(store, bus, "analytics")),
+            passerelle_bus::outbox::Outbox::new(
+                store.clone(),
+                OutboxRelay::new(store, bus, "analytics"),
+            ),
             Arc::new(passerelle_kit::clock::SystemClock),
             rules.clone(),
             None,
@@ -202,8 +201,8 @@ fn store_backed() {
             ScanArgsParquet::default(),
         )
         .unwrap();
-        let from_file = pipeline::dashboards(pipeline::scored(rows, &rules), &rules, Period::Quarter)
-            .unwrap();
+        let from_file =
+            pipeline::dashboards(pipeline::scored(rows, &rules), &rules, Period::Quarter).unwrap();
         let file_seconds = started.elapsed().as_secs_f64();
         println!("  dashboards from Parquet      {file_seconds:>8.2} s");
         println!(

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use passerelle_kit::testing::bearer;
 use passerelle_proto::analytics::v1 as an;
 use passerelle_proto::analytics::v1::analytics_client::AnalyticsClient;
 use passerelle_proto::directory::v1 as dir;
@@ -34,16 +35,6 @@ fn rss_mib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
         / 1024
-}
-
-fn bearer(token: String) -> impl tonic::service::Interceptor + Clone {
-    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    move |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", value.clone());
-        Ok(request)
-    }
 }
 
 async fn timed<T, E>(
@@ -129,7 +120,7 @@ async fn main() {
         .unwrap()
         .into_inner()
         .access_token;
-    let mut as_admin = IdentityClient::with_interceptor(identity.clone(), bearer(admin.clone()));
+    let mut as_admin = IdentityClient::with_interceptor(identity.clone(), bearer(&admin));
     for (role, name) in [
         (id::Role::Agent, "soak-agent"),
         (id::Role::Manager, "soak-manager"),
@@ -167,7 +158,7 @@ async fn main() {
             .join("../../services/directory/tests/data/lieux-amiens.csv"),
     )
     .unwrap();
-    DirectoryClient::with_interceptor(directory.clone(), bearer(manager.clone()))
+    DirectoryClient::with_interceptor(directory.clone(), bearer(&manager))
         .import_places(tokio_stream::iter(vec![dir::ImportPlacesRequest {
             format: dir::Format::Csv as i32,
             source: "soak".into(),
@@ -191,7 +182,7 @@ async fn main() {
         workers.push(tokio::spawn(async move {
             // Each worker is a person with an account and a vault.
             let name = format!("soak-person-{worker}");
-            let account = IdentityClient::with_interceptor(identity.clone(), bearer(agent.clone()))
+            let account = IdentityClient::with_interceptor(identity.clone(), bearer(&agent))
                 .create_account(id::CreateAccountRequest {
                     role: id::Role::Beneficiary as i32,
                     username: name.clone(),
@@ -220,8 +211,7 @@ async fn main() {
                 .map(|r| r.into_inner().access_token) else {
                     continue;
                 };
-                let mut own =
-                    IdentityClient::with_interceptor(identity.clone(), bearer(token.clone()));
+                let mut own = IdentityClient::with_interceptor(identity.clone(), bearer(&token));
                 timed(
                     &timings,
                     "identity.GetAccount",
@@ -230,7 +220,7 @@ async fn main() {
                     }),
                 )
                 .await;
-                let mut safe = VaultClient::with_interceptor(vault.clone(), bearer(token.clone()));
+                let mut safe = VaultClient::with_interceptor(vault.clone(), bearer(&token));
                 let bytes = pdf(
                     200_000 + (round % 5) as usize * 50_000,
                     worker * 1_000_003 + round,
@@ -317,7 +307,7 @@ async fn main() {
                 timed(
                     &timings,
                     "analytics.RecordResponse",
-                    AnalyticsClient::with_interceptor(analytics.clone(), bearer(agent.clone()))
+                    AnalyticsClient::with_interceptor(analytics.clone(), bearer(&agent))
                         .record_response(an::RecordResponseRequest {
                             answer: Some(an::SurveyAnswer {
                                 respondent_id: format!("SOAK-{worker}-{round}"),

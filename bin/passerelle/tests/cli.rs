@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use passerelle_kit::testing::bearer;
 use passerelle_proto::platform::v1::InfoRequest;
 use passerelle_proto::platform::v1::platform_client::PlatformClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -75,15 +76,6 @@ async fn channel(addr: String) -> tonic::transport::Channel {
         .connect()
         .await
         .unwrap()
-}
-fn bearer(token: &str) -> impl tonic::service::Interceptor + Clone + use<> {
-    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    move |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", value.clone());
-        Ok(request)
-    }
 }
 async fn login(identity: &tonic::transport::Channel, username: &str, secret: &str) -> String {
     passerelle_proto::identity::v1::identity_client::IdentityClient::new(identity.clone())

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use passerelle_kit::testing::bearer;
 use passerelle_proto::analytics::v1 as an;
 use passerelle_proto::analytics::v1::analytics_client::AnalyticsClient;
 use passerelle_proto::identity::v1 as id;
@@ -138,16 +139,6 @@ fn servers(action: &str, server: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "servers.sh {action} {server} failed");
-}
-
-fn bearer(token: String) -> impl tonic::service::Interceptor + Clone {
-    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    move |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", value.clone());
-        Ok(request)
-    }
 }
 
 fn lazy(url: String) -> Channel {
@@ -282,7 +273,7 @@ async fn acknowledged_writes_survive_killed_services_and_restarted_engines() {
     let vault = lazy(platform.url("vault"));
     let analytics = lazy(platform.url("analytics"));
     let admin = login(&identity, "admin").await;
-    let mut as_admin = IdentityClient::with_interceptor(identity.clone(), bearer(admin));
+    let mut as_admin = IdentityClient::with_interceptor(identity.clone(), bearer(&admin));
     let mut setup = |role: id::Role, name: &str| id::CreateAccountRequest {
         role: role as i32,
         username: name.into(),
@@ -325,17 +316,16 @@ async fn acknowledged_writes_survive_killed_services_and_restarted_engines() {
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
                 let name = format!("fault-person-{n}");
-                let made =
-                    IdentityClient::with_interceptor(identity.clone(), bearer(token.clone()))
-                        .create_account(id::CreateAccountRequest {
-                            role: id::Role::Beneficiary as i32,
-                            username: name.clone(),
-                            given_name: "Fault".into(),
-                            family_name: "Person".into(),
-                            secret: SECRET.into(),
-                            ..Default::default()
-                        })
-                        .await;
+                let made = IdentityClient::with_interceptor(identity.clone(), bearer(&token))
+                    .create_account(id::CreateAccountRequest {
+                        role: id::Role::Beneficiary as i32,
+                        username: name.clone(),
+                        given_name: "Fault".into(),
+                        family_name: "Person".into(),
+                        secret: SECRET.into(),
+                        ..Default::default()
+                    })
+                    .await;
                 match made {
                     Ok(answer) => accounts
                         .lock()
@@ -379,7 +369,7 @@ async fn acknowledged_writes_survive_killed_services_and_restarted_engines() {
                 messages.extend(bytes.chunks(64 * 1024).map(|c| pb::UploadRequest {
                     part: Some(pb::upload_request::Part::Chunk(c.to_vec())),
                 }));
-                match VaultClient::with_interceptor(vault.clone(), bearer(token.clone()))
+                match VaultClient::with_interceptor(vault.clone(), bearer(&token))
                     .upload(tokio_stream::iter(messages))
                     .await
                 {
@@ -412,7 +402,7 @@ async fn acknowledged_writes_survive_killed_services_and_restarted_engines() {
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
                 let respondent = format!("FAULT-{n}");
-                match AnalyticsClient::with_interceptor(analytics.clone(), bearer(token.clone()))
+                match AnalyticsClient::with_interceptor(analytics.clone(), bearer(&token))
                     .record_response(an::RecordResponseRequest {
                         answer: Some(survey(&respondent)),
                         beneficiary_id: String::new(),
@@ -472,7 +462,7 @@ async fn acknowledged_writes_survive_killed_services_and_restarted_engines() {
         let _ = login(&identity, name).await;
     }
     let token = login(&identity, "fault-uploader").await;
-    let mut own = VaultClient::with_interceptor(vault.clone(), bearer(token));
+    let mut own = VaultClient::with_interceptor(vault.clone(), bearer(&token));
     for (doc, hash) in &documents {
         let mut stream = own
             .download(pb::DownloadRequest {
@@ -495,7 +485,7 @@ async fn acknowledged_writes_survive_killed_services_and_restarted_engines() {
         );
     }
     let agent = login(&identity, "fault-agent").await;
-    let mut advisor = AnalyticsClient::with_interceptor(analytics.clone(), bearer(agent));
+    let mut advisor = AnalyticsClient::with_interceptor(analytics.clone(), bearer(&agent));
     for respondent in &surveys {
         let got = advisor
             .get_respondent(an::GetRespondentRequest {

@@ -110,6 +110,15 @@ pub fn compare(what: &str, baseline: &Stats, candidate: &Stats) {
     );
 }
 
+/// Runs a benchmark's body on a multi-threaded runtime (each bench's `main`).
+pub fn block_on<F: Future>(body: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the benchmark")
+        .block_on(body)
+}
+
 /// Prints a section title.
 pub fn section(title: &str) {
     println!("\n{title}");

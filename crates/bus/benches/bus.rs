@@ -89,22 +89,26 @@ async fn consume(name: &str, bus: DynBus) -> Stats {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    passerelle_benchkit::block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let sqlite: DynBus = Arc::new(SqliteBus::open(&dir.path().join("bus.db"), 4).unwrap());
         let kafka = match std::env::var("PASSERELLE_TEST_KAFKA") {
-            Ok(addr) => Some(passerelle_bus::open(&format!("kafka://{addr}?partitions=4")).await.unwrap()),
+            Ok(addr) => Some(
+                passerelle_bus::open(&format!("kafka://{addr}?partitions=4"))
+                    .await
+                    .unwrap(),
+            ),
             Err(_) => {
-                println!("PASSERELLE_TEST_KAFKA is not set: Kafka is left out (scripts/bench.sh sets it)");
+                println!(
+                    "PASSERELLE_TEST_KAFKA is not set: Kafka is left out (scripts/bench.sh sets it)"
+                );
                 None
             }
         };
         for concurrency in [1, 64] {
-            section(&format!("bus append, {concurrency} in flight, {PAYLOAD_BYTES}-byte payloads, durable on return"));
+            section(&format!(
+                "bus append, {concurrency} in flight, {PAYLOAD_BYTES}-byte payloads, durable on return"
+            ));
             let local = append("sqlite", sqlite.clone(), concurrency).await;
             if let Some(kafka) = &kafka {
                 let remote = append("kafka", kafka.clone(), concurrency).await;

@@ -208,3 +208,14 @@ pub async fn connect(addr: std::net::SocketAddr) -> tonic::transport::Channel {
         .await
         .unwrap()
 }
+
+/// A client interceptor that sends `token` as the bearer of every call.
+pub fn bearer(token: &str) -> impl tonic::service::Interceptor + Clone + use<> {
+    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", value.clone());
+        Ok(request)
+    }
+}

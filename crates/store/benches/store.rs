@@ -75,23 +75,28 @@ async fn put_then_get(
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    passerelle_benchkit::block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let sqlite: DynStore = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
         let cql = match std::env::var("PASSERELLE_TEST_CQL") {
-            Ok(addr) => Some(passerelle_store::open(&format!("scylla://{addr}/passerelle_bench")).await.unwrap()),
+            Ok(addr) => Some(
+                passerelle_store::open(&format!("scylla://{addr}/passerelle_bench"))
+                    .await
+                    .unwrap(),
+            ),
             Err(_) => {
-                println!("PASSERELLE_TEST_CQL is not set: Cassandra is left out (scripts/bench.sh sets it)");
+                println!(
+                    "PASSERELLE_TEST_CQL is not set: Cassandra is left out (scripts/bench.sh sets it)"
+                );
                 None
             }
         };
         for concurrency in [1, 32] {
-            section(&format!("store, {concurrency} operation(s) in flight, {VALUE_BYTES}-byte values"));
-            let (sqlite_put, sqlite_get) = put_then_get("sqlite", sqlite.clone(), concurrency).await;
+            section(&format!(
+                "store, {concurrency} operation(s) in flight, {VALUE_BYTES}-byte values"
+            ));
+            let (sqlite_put, sqlite_get) =
+                put_then_get("sqlite", sqlite.clone(), concurrency).await;
             if let Some(cql) = &cql {
                 let (cql_put, cql_get) = put_then_get("cassandra", cql.clone(), concurrency).await;
                 compare("put", &cql_put, &sqlite_put);

@@ -159,11 +159,7 @@ fn request(filtered: bool, (lat, lon): (f64, f64)) -> pb::SearchPlacesRequest {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    passerelle_benchkit::block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
         let config = DirectoryConfig {

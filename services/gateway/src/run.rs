@@ -170,6 +170,7 @@ fn routes(app: App) -> Router {
         .route("/partage/fichier", post(share::download))
         .route("/static/{name}", get(assets::serve))
         .fallback(home::not_found)
+        .method_not_allowed_fallback(home::from_a_form_only)
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(security::headers))

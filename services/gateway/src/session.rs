@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 const SESSIONS: &str = "web_sessions";
 /// A person's sessions: partition = account id, clustering = session key.
 const BY_PERSON: &str = "web_sessions_by_person";
-/// A session's `last_seen` is written again at most this often (each click would be a write).
+/// A session's `last_seen` is written again at most this often (each click would be a write),
+/// and at most every tenth of the idle time, so a session never ends much before its idle time
+/// after the last click.
 const TOUCH_EVERY: i64 = 30;
 
 /// Who is signed in, and what the web front needs to act for them.
@@ -185,10 +187,14 @@ impl Sessions {
         Ok(Some(session))
     }
 
-    /// Notes a click: the idle clock starts again (written at most every half minute).
+    /// Notes a click: the idle clock starts again (written at most every half minute, or every
+    /// tenth of the idle time when that is shorter).
     pub async fn touch(&self, id: &str, session: &mut Session) -> Result<(), ServiceError> {
         let now = self.now();
-        if now - session.last_seen < TOUCH_EVERY {
+        let every = i64::try_from(self.idle.as_secs() / 10)
+            .unwrap_or(TOUCH_EVERY)
+            .clamp(1, TOUCH_EVERY);
+        if now - session.last_seen < every {
             return Ok(());
         }
         session.last_seen = now;
@@ -243,6 +249,10 @@ mod tests {
     use super::*;
 
     fn sessions(clock: Arc<ManualClock>) -> (Sessions, tempfile::TempDir) {
+        sessions_idle(clock, 600)
+    }
+
+    fn sessions_idle(clock: Arc<ManualClock>, idle: u64) -> (Sessions, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             passerelle_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap(),
@@ -251,7 +261,7 @@ mod tests {
             store,
             MasterKey::generate().unwrap(),
             clock,
-            Duration::from_secs(600),
+            Duration::from_secs(idle),
             Duration::from_secs(36_000),
         );
         (sessions, dir)
@@ -295,6 +305,25 @@ mod tests {
         }
         assert!(sessions.load(&id).await.unwrap().is_none());
         assert!(sessions.load("forged").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_short_idle_time_counts_from_the_last_click() {
+        // A shared computer set to end sessions after 45 s without a click: a click 29 s in
+        // must keep the session alive until 45 s after that click, not after the sign-in.
+        let clock = ManualClock::starting_now();
+        let (sessions, _dir) = sessions_idle(clock.clone(), 45);
+        let now = passerelle_kit::clock::Clock::now(&*clock);
+        let (id, mut session) = sessions.create(new_session("p1", now)).await.unwrap();
+        clock.advance(29);
+        sessions.touch(&id, &mut session).await.unwrap();
+        clock.advance(40);
+        assert!(
+            sessions.load(&id).await.unwrap().is_some(),
+            "the session ended 40 s after a click, with 45 s allowed"
+        );
+        clock.advance(10);
+        assert!(sessions.load(&id).await.unwrap().is_none());
     }
 
     #[tokio::test]

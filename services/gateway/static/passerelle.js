@@ -68,15 +68,27 @@
           bar.value = percent; text.textContent = percent + " %";
         }
       });
+      var button = form.querySelector("button[type=submit]");
       request.addEventListener("load", function () {
-        if (request.responseURL && request.status < 400) {
-          window.location.assign(request.responseURL);
-        } else {
-          document.open(); document.write(request.responseText); document.close();
+        if (request.status < 400) {
+          window.location.assign(request.responseURL || form.action);
+          return;
         }
+        // Refused (a wrong kind of file, too big…): the page's explanation is shown here, and
+        // the chosen files stay chosen. Any other answer is shown as the form would have.
+        var answer = new DOMParser().parseFromString(request.responseText, "text/html");
+        var problem = answer.getElementById("problem");
+        if (!problem) { form.submit(); return; }
+        var old = document.getElementById("problem");
+        if (old) { old.remove(); }
+        problem = document.importNode(problem, true);
+        problem.setAttribute("tabindex", "-1");
+        form.parentNode.insertBefore(problem, form);
+        bar.hidden = true; text.hidden = true; button.disabled = false;
+        problem.focus();
       });
       request.addEventListener("error", function () { form.submit(); });
-      form.querySelector("button[type=submit]").disabled = true;
+      button.disabled = true;
       request.send(new FormData(form));
     });
   });
@@ -94,13 +106,16 @@
   if (idle > 0 && notice && finish) {
     var deadline = Date.now() + idle * 1000;
     var warnFrom = Math.min(120, Math.floor(idle / 2));
+    var leaving = false;
     var reset = function () { deadline = Date.now() + idle * 1000; notice.hidden = true; };
     ["keydown", "pointerdown", "scroll"].forEach(function (name) {
       document.addEventListener(name, reset, { passive: true });
     });
     window.setInterval(function () {
       var left = Math.round((deadline - Date.now()) / 1000);
-      if (left <= 0) { finish.submit(); return; }
+      // A few seconds early: the web front still knows the session, so it also ends it at
+      // the identity provider.
+      if (left <= 3) { if (!leaving) { leaving = true; finish.submit(); } return; }
       if (left <= warnFrom) {
         var m = Math.floor(left / 60), s = left % 60;
         var time = m + ":" + (s < 10 ? "0" : "") + s;

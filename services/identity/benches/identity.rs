@@ -17,11 +17,7 @@ use passerelle_kit::clock::SystemClock;
 use passerelle_kit::secrets::MasterKey;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    passerelle_benchkit::block_on(async {
         let engines = passerelle_kit::testing::TestEngines::new();
         let config = IdentityConfig {
             base: engines.base(None, Arc::new(SystemClock)),

@@ -66,11 +66,7 @@ fn mb_per_s(bytes: usize, elapsed: Duration) -> f64 {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    passerelle_benchkit::block_on(async {
         let engines = passerelle_kit::testing::TestEngines::new();
         let dir = &engines.dir;
         let issuer = TestIssuer::default();
@@ -78,12 +74,18 @@ fn main() {
             base: engines.base(Some(issuer.verifier()), Arc::new(SystemClock)),
             master_key: MasterKey::generate().unwrap(),
             blobs_url: format!("file://{}", dir.path().join("blobs").display()),
-            limits: Limits { max_document_bytes: 300 * MB as u64, quota_bytes: 10_000 * MB as u64, ..Limits::default() },
+            limits: Limits {
+                max_document_bytes: 300 * MB as u64,
+                quota_bytes: 10_000 * MB as u64,
+                ..Limits::default()
+            },
             procedures_json: None,
             abandon_uploads_after: Duration::from_secs(86_400),
         };
         let shutdown = CancellationToken::new();
-        let running = passerelle_vault::start(config, shutdown.clone()).await.unwrap();
+        let running = passerelle_vault::start(config, shutdown.clone())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(running.serve(listener, shutdown.clone()));
@@ -94,7 +96,10 @@ fn main() {
             .connect()
             .await
             .unwrap();
-        let token: tonic::metadata::MetadataValue<_> = format!("Bearer {}", issuer.token("owner", "beneficiary", None)).parse().unwrap();
+        let token: tonic::metadata::MetadataValue<_> =
+            format!("Bearer {}", issuer.token("owner", "beneficiary", None))
+                .parse()
+                .unwrap();
         let mut client = VaultClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
             r.metadata_mut().insert("authorization", token.clone());
             Ok(r)
@@ -102,7 +107,10 @@ fn main() {
         .max_decoding_message_size(4 * 1024 * 1024);
 
         section("vault streaming vs a plain copy on the same disk (MB/s)");
-        println!("  {:<8} {:>12} {:>12} {:>8}   {:>12} {:>12} {:>8}", "size", "upload", "plain write", "ratio", "download", "plain read", "ratio");
+        println!(
+            "  {:<8} {:>12} {:>12} {:>8}   {:>12} {:>12} {:>8}",
+            "size", "upload", "plain write", "ratio", "download", "plain read", "ratio"
+        );
         for (size, seed) in [(MB, 1u64), (20 * MB, 2), (200 * MB, 3)] {
             if size == 200 * MB {
                 reset_peak_rss();
@@ -115,16 +123,27 @@ fn main() {
                 size_bytes: size as i64,
                 ..Default::default()
             };
-            let messages = std::iter::once(pb::UploadRequest { part: Some(pb::upload_request::Part::Start(start)) })
-                .chain(chunks(size, seed).map(|c| pb::UploadRequest { part: Some(pb::upload_request::Part::Chunk(c)) }));
+            let messages = std::iter::once(pb::UploadRequest {
+                part: Some(pb::upload_request::Part::Start(start)),
+            })
+            .chain(chunks(size, seed).map(|c| pb::UploadRequest {
+                part: Some(pb::upload_request::Part::Chunk(c)),
+            }));
             let t = Instant::now();
-            let doc = client.upload(tokio_stream::iter(messages)).await.unwrap().into_inner();
+            let doc = client
+                .upload(tokio_stream::iter(messages))
+                .await
+                .unwrap()
+                .into_inner();
             let upload = t.elapsed();
             let peak = peak_rss_kib();
 
             let t = Instant::now();
             let mut stream = client
-                .download(pb::DownloadRequest { owner_id: "owner".into(), document_id: doc.id })
+                .download(pb::DownloadRequest {
+                    owner_id: "owner".into(),
+                    document_id: doc.id,
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -179,7 +198,8 @@ fn main() {
         let key = passerelle_vault::crypto::DataKey::generate().unwrap();
         let t = Instant::now();
         for (i, part) in sample.chunks(passerelle_vault::crypto::PART).enumerate() {
-            let _ = passerelle_vault::crypto::seal_part(&key, "bench", (i * 64) as u64, part, false);
+            let _ =
+                passerelle_vault::crypto::seal_part(&key, "bench", (i * 64) as u64, part, false);
         }
         let sealing = mb_per_s(sample.len(), t.elapsed());
         println!("  one core: SHA-256 {hashing:.0} MB/s, AES-256-GCM sealing {sealing:.0} MB/s");

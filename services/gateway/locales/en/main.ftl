@@ -128,6 +128,7 @@ error-detail = Technical detail
 error-denied = You do not have access to this page. If you think this is a mistake, ask an agent.
 error-not-found = This document or this person does not exist, or no longer.
 error-page-not-found = This page does not exist. Check the address.
+error-form-only = This page opens from a form. Go back, or start again from the home page.
 error-form-expired = This form has expired. Go back, reload the page and start again.
 error-wait = Too many tries. Try again in { $minutes ->
     [one] 1 minute
@@ -159,6 +160,7 @@ username-choose-hint = Leave it empty: Passerelle picks an easy one.
 pin-choose = 6-digit secret code
 pin-choose-hint = The person chooses it and types it. Not 123456, nor the same digit 6 times.
 person-create = Create the account
+person-username = Username
 person-names-missing = Write the first and last name.
 person-pin-invalid = The code must have 6 digits.
 person-pin-weak = This code is too easy to guess. Choose 6 other digits.

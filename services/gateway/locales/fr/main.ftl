@@ -129,6 +129,7 @@ error-detail = Détail technique
 error-denied = Vous n'avez pas accès à cette page. Si vous pensez que c'est une erreur, demandez à un agent.
 error-not-found = Ce document ou cette personne n'existe pas, ou plus.
 error-page-not-found = Cette page n'existe pas. Vérifiez l'adresse.
+error-form-only = Cette page s'ouvre depuis un formulaire. Revenez en arrière ou repartez de l'accueil.
 error-form-expired = Ce formulaire a expiré. Revenez en arrière, rechargez la page et recommencez.
 error-wait = Trop d'essais. Réessayez dans { $minutes ->
     [one] 1 minute
@@ -160,6 +161,7 @@ username-choose-hint = Laissez vide : Passerelle en choisit un facile à lire.
 pin-choose = Code secret à 6 chiffres
 pin-choose-hint = La personne le choisit et le tape elle-même. Pas 123456, ni 6 fois le même chiffre.
 person-create = Créer le compte
+person-username = Identifiant
 person-names-missing = Écrivez le prénom et le nom.
 person-pin-invalid = Le code doit avoir 6 chiffres.
 person-pin-weak = Ce code est trop facile à deviner. Choisissez 6 autres chiffres.

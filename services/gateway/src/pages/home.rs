@@ -49,3 +49,9 @@ pub async fn health() -> Response {
 pub async fn not_found(ctx: Ctx) -> Response {
     ctx.message(StatusCode::NOT_FOUND, "error-page-not-found", None)
 }
+
+/// A page that only answers a form, opened by its address (a bookmark, a reload after the
+/// browser forgot the form): said in words, not a blank browser error.
+pub async fn from_a_form_only(ctx: Ctx) -> Response {
+    ctx.message(StatusCode::METHOD_NOT_ALLOWED, "error-form-only", None)
+}

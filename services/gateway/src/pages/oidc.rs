@@ -42,6 +42,10 @@ impl std::fmt::Debug for Oidc {
 struct Endpoints {
     authorization_endpoint: String,
     token_endpoint: String,
+    /// Where a session at the provider ends (RP-initiated logout; Keycloak also takes the
+    /// refresh token there, from a confidential client, without the browser).
+    #[serde(default)]
+    end_session_endpoint: Option<String>,
 }
 
 /// Tokens from the issuer's token endpoint.
@@ -153,6 +157,34 @@ impl OidcClient {
             .json::<Tokens>()
             .await
             .map_err(|e| format!("{endpoint}: {e}"))
+    }
+
+    /// Ends the person's session at the provider too, so that on a shared computer the next
+    /// person who clicks "sign in" meets the provider's login form, not the previous person's
+    /// session. Failures are logged: the web session ends regardless.
+    pub async fn end(&self, refresh_token: &str) {
+        let endpoint = match self.endpoints().await {
+            Ok(Endpoints {
+                end_session_endpoint: Some(endpoint),
+                ..
+            }) => endpoint.clone(),
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "the provider's session could not be ended");
+                return;
+            }
+        };
+        let sent = self
+            .http
+            .post(&endpoint)
+            .basic_auth(&self.settings.client_id, Some(&self.settings.client_secret))
+            .form(&[("refresh_token", refresh_token)])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "the provider's session could not be ended");
+        }
     }
 
     /// New tokens for a refresh token; `Err` ends the session.

@@ -1041,8 +1041,17 @@ pub async fn upload(ctx: Ctx, Path(person_id): Path<String>, mut multipart: Mult
     let title = fields.get("title").map_or("", |t| t.trim()).to_owned();
     let expires = fields.get("expires").map_or("", |t| t.trim()).to_owned();
     for (n, file) in files.iter().enumerate() {
+        // Several files under one name are numbered, so the person can tell them apart; without
+        // a name, one file takes its type's name (the vault's default), several are numbered.
         let title = match (title.is_empty(), files.len()) {
-            (true, _) => String::new(),
+            (true, 1) => String::new(),
+            (true, _) => {
+                let label = TYPES
+                    .iter()
+                    .find(|(value, _)| *value == kind)
+                    .map_or_else(|| ctx.tr.t("type-other"), |(_, key)| ctx.tr.t(key));
+                format!("{label} ({})", n + 1)
+            }
             (false, 1) => title.clone(),
             (false, _) => format!("{title} ({})", n + 1),
         };

@@ -13,7 +13,7 @@ use tonic::Code;
 
 use crate::page::{Chrome, Ctx, safe_next, see_other, session_cookie, set_cookie, wait_seconds};
 use crate::pages::CsrfOnly;
-use crate::session::NewSession;
+use crate::session::{NewSession, Session};
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
@@ -238,7 +238,7 @@ fn signed_out(ctx: &Ctx) -> Response {
 
 /// `POST /deconnexion`: "Je termine".
 pub async fn sign_out(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Response {
-    let Some((id, _)) = &ctx.session else {
+    let Some((id, session)) = &ctx.session else {
         return signed_out(&ctx);
     };
     if !ctx.csrf_ok(&form.csrf) {
@@ -248,7 +248,15 @@ pub async fn sign_out(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Response {
         tracing::warn!(error = %e, "a session could not be ended");
         return ctx.message(StatusCode::SERVICE_UNAVAILABLE, "error-unavailable", None);
     }
+    end_at_provider(&ctx, session).await;
     signed_out(&ctx)
+}
+
+/// With Keycloak, the provider's session ends with the web session.
+async fn end_at_provider(ctx: &Ctx, session: &Session) {
+    if let (Some(oidc), Some(refresh)) = (&ctx.app.oidc, &session.refresh_token) {
+        oidc.end(refresh).await;
+    }
 }
 
 /// `POST /deconnexion/partout`: every device signed out at once.
@@ -262,6 +270,7 @@ pub async fn sign_out_everywhere(ctx: Ctx, Form(form): Form<CsrfOnly>) -> Respon
     match ctx.app.sessions.end_all(&session.subject).await {
         Ok(ended) => {
             tracing::info!(account_id = %session.subject, sessions = ended, "signed out everywhere");
+            end_at_provider(&ctx, session).await;
             signed_out(&ctx)
         }
         Err(e) => {
