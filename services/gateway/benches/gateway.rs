@@ -49,7 +49,11 @@ fn main() {
             .unwrap();
         assert_eq!(page.status(), 200);
         assert_eq!(
-            page.text().await.unwrap().matches("href=\"/mes-papiers/").count(),
+            page.text()
+                .await
+                .unwrap()
+                .matches("href=\"/mes-papiers/")
+                .count(),
             PAPERS
         );
 
