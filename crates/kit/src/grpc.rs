@@ -20,6 +20,15 @@ pub fn caller<T>(request: Request<T>) -> Result<(Principal, T), Status> {
     Ok((principal, request.into_inner()))
 }
 
+/// `value` without surrounding spaces, or the caller's own id when it is empty: a person acting
+/// on their own account or vault need not know their id (it is in their token).
+pub fn or_caller<'a>(value: &'a str, caller: &'a Principal) -> &'a str {
+    match value.trim() {
+        "" => &caller.subject,
+        value => value,
+    }
+}
+
 /// INVALID_ARGUMENT with `message` (what was wrong, what is accepted).
 pub fn invalid(message: impl Into<String>) -> Status {
     ServiceError::InvalidArgument(message.into()).into()

@@ -198,6 +198,13 @@ impl DirectoryRpc for DirectoryGrpc {
         request: Request<pb::SearchPlacesRequest>,
     ) -> Reply<pb::SearchPlacesResponse> {
         let r = request.into_inner();
+        // Unset numbers read as 0: a search "around 0, 0" (the Gulf of Guinea) is a search
+        // without a point, which must say so rather than find nothing.
+        if r.latitude == 0.0 && r.longitude == 0.0 {
+            return Err(invalid(
+                "a search needs a point: set latitude and longitude in WGS 84 degrees (for example 49.8944 and 2.3022 for Amiens)",
+            ));
+        }
         if !(-90.0..=90.0).contains(&r.latitude) || !(-180.0..=180.0).contains(&r.longitude) {
             return Err(invalid(
                 "latitude goes from -90 to 90 and longitude from -180 to 180",

@@ -221,7 +221,7 @@ impl IdentityRpc for IdentityGrpc {
 
     async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Reply<pb::Account> {
         let (caller, request) = grpc::caller(request)?;
-        let id = required("account_id", &request.account_id)?.to_owned();
+        let id = grpc::or_caller(&request.account_id, &caller).to_owned();
         ok(to_pb_account(
             &self.service.get_account(&caller, &id).await?,
         ))

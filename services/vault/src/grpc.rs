@@ -33,13 +33,39 @@ impl VaultGrpc {
 
 type DownloadStream = Pin<Box<dyn Stream<Item = Result<pb::DownloadResponse, Status>> + Send>>;
 
+/// How long a share code works when the request does not say: three days, time to reach an
+/// office and come back.
+pub const DEFAULT_SHARE_HOURS: i64 = 72;
+
 fn kind(value: i32) -> Result<DocumentType, Status> {
     let kinds = DocumentType::ALL;
     usize::try_from(value)
         .ok()
         .filter(|v| (1..=kinds.len()).contains(v))
         .map(|v| kinds[v - 1])
-        .ok_or_else(|| invalid(format!("type {value} is not accepted: expected one of the DocumentType values (identity card, passport, …, other)")))
+        .ok_or_else(|| {
+            invalid(format!(
+                "type {value} is not accepted: expected one of {}",
+                accepted_kinds()
+            ))
+        })
+}
+
+/// Every accepted document type, by its protobuf name, number and words:
+/// `DOCUMENT_TYPE_IDENTITY_CARD (1, identity card), …`.
+fn accepted_kinds() -> String {
+    (1..)
+        .map_while(|n| pb::DocumentType::try_from(n).ok().map(|kind| (n, kind)))
+        .map(|(n, kind)| {
+            let name = kind.as_str_name();
+            let words = name
+                .trim_start_matches("DOCUMENT_TYPE_")
+                .replace('_', " ")
+                .to_lowercase();
+            format!("{name} ({n}, {words})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn to_pb_kind(kind: DocumentType) -> i32 {
@@ -165,7 +191,7 @@ impl VaultRpc for VaultGrpc {
         };
         let meta = UploadMeta {
             upload_id: required("upload_id", &start.upload_id)?.to_owned(),
-            owner_id: required("owner_id", &start.owner_id)?.to_owned(),
+            owner_id: grpc::or_caller(&start.owner_id, &caller).to_owned(),
             kind: kind(start.r#type)?,
             title: parse_text("title", &start.title, 200, false)?,
             folder: parse_text("folder", &start.folder, 100, false)?,
@@ -217,7 +243,7 @@ impl VaultRpc for VaultGrpc {
             .service
             .download(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 required("document_id", &r.document_id)?,
             )
             .await?;
@@ -234,7 +260,7 @@ impl VaultRpc for VaultGrpc {
             .service
             .list(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 folder.as_deref(),
                 r.include_obsolete,
             )
@@ -250,7 +276,7 @@ impl VaultRpc for VaultGrpc {
             .service
             .get(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 required("document_id", &r.document_id)?,
             )
             .await?;
@@ -293,7 +319,7 @@ impl VaultRpc for VaultGrpc {
             .service
             .update(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 required("document_id", &r.document_id)?,
                 move |doc, own| {
                     let mut fields = Vec::new();
@@ -350,7 +376,7 @@ impl VaultRpc for VaultGrpc {
         self.service
             .delete(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 required("document_id", &r.document_id)?,
             )
             .await?;
@@ -359,7 +385,7 @@ impl VaultRpc for VaultGrpc {
 
     async fn get_usage(&self, request: Request<pb::GetUsageRequest>) -> Reply<pb::Usage> {
         let (caller, request) = grpc::caller(request)?;
-        let owner = required("owner_id", &request.owner_id)?.to_owned();
+        let owner = grpc::or_caller(&request.owner_id, &caller).to_owned();
         let usage = self.service.usage_for(&caller, &owner).await?;
         let limits = self.service.limits();
         Ok(Response::new(pb::Usage {
@@ -393,7 +419,7 @@ impl VaultRpc for VaultGrpc {
             .service
             .checklist(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 required("procedure_id", &r.procedure_id)?,
             )
             .await?;
@@ -422,9 +448,12 @@ impl VaultRpc for VaultGrpc {
             .service
             .create_share(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 r.document_ids,
-                i64::from(r.valid_hours),
+                match r.valid_hours {
+                    0 => DEFAULT_SHARE_HOURS,
+                    hours => i64::from(hours),
+                },
                 r.one_time,
                 recipient,
             )
@@ -443,7 +472,7 @@ impl VaultRpc for VaultGrpc {
             .service
             .revoke_share(
                 &caller,
-                required("owner_id", &r.owner_id)?,
+                grpc::or_caller(&r.owner_id, &caller),
                 required("share_id", &r.share_id)?,
             )
             .await?;
@@ -460,7 +489,7 @@ impl VaultRpc for VaultGrpc {
         request: Request<pb::ListSharesRequest>,
     ) -> Reply<pb::ListSharesResponse> {
         let (caller, request) = grpc::caller(request)?;
-        let owner = required("owner_id", &request.owner_id)?.to_owned();
+        let owner = grpc::or_caller(&request.owner_id, &caller).to_owned();
         let shares = self.service.list_shares(&caller, &owner).await?;
         Ok(Response::new(pb::ListSharesResponse {
             shares: shares

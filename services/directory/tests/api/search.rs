@@ -180,6 +180,17 @@ async fn bad_searches_say_what_is_accepted() {
         "{}",
         err.message()
     );
+    // A search without a point says so, rather than quietly searching around (0, 0).
+    let nowhere = client
+        .search_places(pb::SearchPlacesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(nowhere.code(), Code::InvalidArgument);
+    assert!(
+        nowhere.message().starts_with("a search needs a point"),
+        "{}",
+        nowhere.message()
+    );
     let mut page = request();
     page.page_size = 1000;
     assert!(

@@ -261,7 +261,17 @@ impl Identity {
                             Err(e) => last = e,
                         }
                     }
-                    Err(last)
+                    // Any mandate would do: a refusal naming the last scope tried would mislead.
+                    match (&principal.actor, &principal.structure) {
+                        (None, Some(structure)) if principal.has_role(Role::Agent) => {
+                            let kinds: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+                            Err(denied(&format!(
+                                "this person has given {structure} no live mandate: a mandate of any kind ({}) lets an agent of {structure} see their account",
+                                kinds.join(", ")
+                            )))
+                        }
+                        _ => Err(last),
+                    }
                 }
             };
         }

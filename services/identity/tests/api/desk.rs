@@ -152,3 +152,55 @@ async fn a_session_is_renewed_for_a_working_day_and_no_longer() {
     assert!(refused.message().contains("sign in again"), "{refused:?}");
     let _ = Arc::new(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_person_reads_their_own_account_without_knowing_its_id() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create(&admin, pb::Role::Agent, "agent-est", "ccas-est", "")
+        .await;
+    let agent = app.token_of("agent-est").await;
+    let (person, _) = app
+        .create(&agent, pb::Role::Beneficiary, "mariam.diallo", "", "")
+        .await;
+    let token = app.token_of("mariam.diallo").await;
+    let me = app
+        .client(Some(&token))
+        .get_account(pb::GetAccountRequest::default())
+        .await
+        .expect("an empty account_id is the caller's own account")
+        .into_inner();
+    assert_eq!(me.id, person.id);
+    assert_eq!(me.username, "mariam.diallo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_a_mandate_is_told_that_any_mandate_would_do() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create(&admin, pb::Role::Agent, "agent-nord", "ccas-nord", "")
+        .await;
+    app.create(&admin, pb::Role::Agent, "agent-ouest", "ccas-ouest", "")
+        .await;
+    let nord = app.token_of("agent-nord").await;
+    let (person, _) = app
+        .create(&nord, pb::Role::Beneficiary, "paul.henry", "", "")
+        .await;
+    let ouest = app.token_of("agent-ouest").await;
+    let refused = app
+        .client(Some(&ouest))
+        .get_account(pb::GetAccountRequest {
+            account_id: person.id,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let message = refused.message();
+    assert!(
+        message.contains("has given ccas-ouest no live mandate")
+            && message.contains(
+                "a mandate of any kind (documents, alerts, interpreting, pathways, procedures)"
+            ),
+        "{message}"
+    );
+}

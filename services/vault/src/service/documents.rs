@@ -131,7 +131,7 @@ impl Vault {
             owner,
             &grant,
             "vault.ListDocuments",
-            &format!("{} documents", docs.len()),
+            &count_documents(docs.len()),
         )
         .await?;
         Ok(docs)
@@ -254,5 +254,13 @@ impl Vault {
             )),
             Updated::Written(_) | Updated::Unchanged => Ok(()),
         }
+    }
+}
+
+/// `1 document`, `2 documents`: the audit trail's words.
+pub(super) fn count_documents(n: usize) -> String {
+    match n {
+        1 => "1 document".to_owned(),
+        n => format!("{n} documents"),
     }
 }

@@ -108,11 +108,7 @@ impl Vault {
             owner,
             &grant,
             "vault.CreateShare",
-            &format!(
-                "{} documents for {}",
-                record.document_ids.len(),
-                record.recipient
-            ),
+            &share_detail(record.document_ids.len(), &record.recipient),
             now,
         ));
         self.commit(batch).await?;
@@ -379,5 +375,26 @@ impl Vault {
             .await?;
         let stream = self.read(doc.clone(), permit).await?;
         Ok((doc, stream))
+    }
+}
+
+/// The audit trail's words for a share: `1 document for CAF`, `2 documents, no recipient named`.
+fn share_detail(documents: usize, recipient: &str) -> String {
+    let documents = super::documents::count_documents(documents);
+    match recipient.trim() {
+        "" => format!("{documents}, no recipient named"),
+        recipient => format!("{documents} for {recipient}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_detail;
+
+    #[test]
+    fn a_share_reads_as_words_in_the_trail() {
+        assert_eq!(share_detail(1, "CAF"), "1 document for CAF");
+        assert_eq!(share_detail(2, ""), "2 documents, no recipient named");
+        assert_eq!(share_detail(3, "  "), "3 documents, no recipient named");
     }
 }

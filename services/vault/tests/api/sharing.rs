@@ -209,3 +209,73 @@ async fn guessing_codes_is_slowed_down() {
     }
     assert!(slowed, "60 wrong codes from one address went unthrottled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_without_a_duration_lasts_three_days() {
+    let clock = ManualClock::starting_now();
+    let app = spawn_with(limits(), Arc::clone(&clock) as _).await;
+    let mut owner = app.owner();
+    let doc = upload(
+        &mut owner,
+        start(&new_id(), OWNER, 20_000, 0),
+        pdf(20_000, 1),
+    )
+    .await
+    .unwrap();
+    let share = owner
+        .create_share(pb::CreateShareRequest {
+            owner_id: OWNER.into(),
+            document_ids: vec![doc.id],
+            ..Default::default()
+        })
+        .await
+        .expect("a share without a duration gets the default one")
+        .into_inner();
+    let now = passerelle_kit::clock::Clock::now(&*clock);
+    assert_eq!(share.expires_at.unwrap().seconds - now, 72 * 3600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_document_type_names_every_accepted_one() {
+    let app = spawn_app().await;
+    let mut owner = app.owner();
+    let mut unknown = start(&new_id(), OWNER, 20_000, 0);
+    unknown.r#type = 0;
+    let err = upload(&mut owner, unknown, pdf(20_000, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    for expected in [
+        "type 0 is not accepted",
+        "DOCUMENT_TYPE_IDENTITY_CARD (1, identity card)",
+        "DOCUMENT_TYPE_CARTE_VITALE (4, carte vitale)",
+        "DOCUMENT_TYPE_OTHER (12, other)",
+    ] {
+        assert!(err.message().contains(expected), "{}", err.message());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_reaches_their_own_vault_without_giving_its_id() {
+    let app = spawn_app().await;
+    let mut owner = app.owner();
+    let doc = upload(&mut owner, start(&new_id(), "", 20_000, 0), pdf(20_000, 1))
+        .await
+        .expect("an empty owner_id is the caller's own vault");
+    assert_eq!(doc.owner_id, OWNER);
+    let listed = owner
+        .list_documents(pb::ListDocumentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.documents.len(), 1);
+    let share = owner
+        .create_share(pb::CreateShareRequest {
+            document_ids: vec![doc.id],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!share.code.is_empty());
+}
