@@ -184,7 +184,8 @@ impl Bus for KafkaBus {
             .map_err(|(e, _)| backend(e))?;
         Ok(Position {
             partition: delivery.partition,
-            offset: delivery.offset,
+            // Negative (-1001): delivered, offset unknown (see `Position`).
+            offset: (delivery.offset >= 0).then_some(delivery.offset),
         })
     }
 

@@ -116,7 +116,10 @@ impl Headers {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Position {
     pub partition: i32,
-    pub offset: i64,
+    /// `None` when the record is durable but its offset is not known: Kafka's idempotent
+    /// producer reports no offset for a retried batch the broker had already written (the
+    /// broker answers "duplicate sequence" without one). The record is there exactly once.
+    pub offset: Option<i64>,
 }
 
 /// A record delivered to a consumer.

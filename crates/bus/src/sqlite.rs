@@ -209,7 +209,10 @@ impl Bus for SqliteBus {
                     record.headers.encode(),
                     now_millis()
                 ])?;
-                Ok(Position { partition, offset })
+                Ok(Position {
+                    partition,
+                    offset: Some(offset),
+                })
             })
             .await?;
         self.appended.send_modify(|n| *n = n.wrapping_add(1));

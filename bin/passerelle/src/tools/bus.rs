@@ -153,7 +153,10 @@ async fn append(args: AppendArgs) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "acked {} {} {key}",
-                    position.partition, position.offset
+                    position.partition,
+                    position
+                        .offset
+                        .map_or_else(|| "?".to_owned(), |o| o.to_string())
                 )?;
                 out.flush()?;
             }

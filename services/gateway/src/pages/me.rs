@@ -25,7 +25,8 @@ pub struct Act {
 fn act_words(ctx: &Ctx, action: &str) -> String {
     let key = match action {
         "vault.Upload" => "act-upload",
-        "vault.DownloadDocument" => "act-download",
+        // Trails written before the action took the RPC's name say `DownloadDocument`.
+        "vault.Download" | "vault.DownloadDocument" => "act-download",
         "vault.GetDocument" | "vault.ListDocuments" => "act-read-documents",
         "vault.UpdateDocument" => "act-update-document",
         "vault.DeleteDocument" => "act-delete-document",

@@ -56,7 +56,7 @@ impl Vault {
         let grant = self.authorize(principal, owner).await?;
         let doc = self.visible_document(&grant, owner, doc_id).await?;
         let permit = self.transfers.acquire(&transfer_caller(principal))?;
-        self.audit(owner, &grant, "vault.DownloadDocument", doc.kind.as_str())
+        self.audit(owner, &grant, "vault.Download", doc.kind.as_str())
             .await?;
         let stream = self.read(doc.clone(), permit).await?;
         Ok((doc, stream))

@@ -111,7 +111,7 @@ async fn agents_need_a_documents_mandate_and_never_see_private_papers() {
         .unwrap();
     let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
     assert!(
-        actions.contains(&"vault.ListDocuments") && actions.contains(&"vault.DownloadDocument"),
+        actions.contains(&"vault.ListDocuments") && actions.contains(&"vault.Download"),
         "{actions:?}"
     );
     assert!(
