@@ -152,42 +152,26 @@ fn read_json(bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
         .collect())
 }
 
+/// A place in the national schema's own JSON form, as the reference library
+/// (`SchemaLieuMediationNumerique`) reads it: multi-values as one `|`-separated string,
+/// coordinates as numbers, and fields without a value left out. (Import also takes arrays.)
 fn json_of(place: &Place) -> Map<String, Value> {
     let mut object = Map::new();
     for column in COLUMNS {
         let text = place.column(column);
         let value = match column {
-            "latitude" | "longitude" => text.parse::<f64>().map_or(Value::Null, |v| json!(v)),
+            "latitude" | "longitude" => match text.parse::<f64>() {
+                Ok(v) => json!(v),
+                Err(_) => continue,
+            },
             "x_wifi_public" => json!(place.x_wifi_public),
             "x_postes_en_acces_libre" => json!(place.x_postes_en_acces_libre),
-            _ if is_multi(column) => json!(if text.is_empty() {
-                vec![]
-            } else {
-                text.split('|').collect::<Vec<_>>()
-            }),
+            _ if text.is_empty() => continue,
             _ => json!(text),
         };
         object.insert(column.to_owned(), value);
     }
     object
-}
-
-fn is_multi(column: &str) -> bool {
-    matches!(
-        column,
-        "typologie"
-            | "courriels"
-            | "site_web"
-            | "itinerance"
-            | "services"
-            | "publics_specifiquement_adresses"
-            | "prise_en_charge_specifique"
-            | "frais_a_charge"
-            | "dispositif_programmes_nationaux"
-            | "formations_labels"
-            | "modalites_acces"
-            | "modalites_accompagnement"
-    )
 }
 
 /// One place in JSON, as events carry it.

@@ -25,6 +25,24 @@ async fn import_export_import_gives_the_same_places() {
         text.contains("Aide aux démarches administratives|Accès internet et matériel informatique"),
         "multi-values are |-separated"
     );
+    // The JSON is the schema's own: multi-values as |-separated strings too (the national
+    // reference library refuses arrays), and no empty fields.
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&json).unwrap();
+    for row in &rows {
+        for (field, value) in row {
+            assert!(
+                !value.is_array() && !value.is_null() && value != "",
+                "{field} of {} is {value}",
+                row["id"]
+            );
+        }
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r["services"].as_str().is_some_and(|s| s.contains('|'))),
+        "multi-values are |-separated in JSON"
+    );
 
     for (format, bytes) in [
         (pb::Format::Csv, csv.clone()),
