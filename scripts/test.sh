@@ -6,7 +6,9 @@
 #     Keycloak, and the vault on local disk and on S3 (S3Proxy);
 #   - the end-to-end checks in e2e/ with stock Python gRPC tooling;
 #   - the web front's journeys in e2e/web/ in a real headless Chromium (Debian's), with
-#     axe-core on every page and the Keycloak sign-in through Keycloak's own login page.
+#     axe-core on every page and the Keycloak sign-in through Keycloak's own login page; and the
+#     directory's files read and written by the national reference library for places
+#     (@gouvfr-anct/lieux-de-mediation-numerique, npm).
 # Servers come from Maven Central through scripts/servers.sh (cached; started once, reused
 # when already running). Python packages go into .venv, npm packages into e2e/web/node_modules
 # (both cached).
@@ -49,16 +51,16 @@ cargo test --workspace --quiet "$@"
 step "end-to-end checks with stock gRPC tooling (e2e/)"
 .venv/bin/python -m pytest -q e2e
 
-step "the web front's journeys in Chromium (e2e/web)"
+step "the web front's journeys in Chromium, and the directory against the national reference library (e2e/web)"
 if ! wait "$webenv"; then
   cat .servers/web-env.log >&2
   echo "test.sh: Chromium or the npm packages of e2e/web could not be installed" >&2
   exit 1
 fi
 export PASSERELLE_BIN="${PASSERELLE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/passerelle}"
-if ! node --test --test-reporter=spec e2e/web/journeys.test.mjs >.servers/web-journeys.log 2>&1; then
+if ! node --test --test-reporter=spec e2e/web/journeys.test.mjs e2e/web/schema.test.mjs >.servers/web-journeys.log 2>&1; then
   cat .servers/web-journeys.log >&2
-  echo "test.sh: the web front's journeys failed (screenshots in e2e/web/screenshots/)" >&2
+  echo "test.sh: the web front's journeys or the reference-library check failed (screenshots in e2e/web/screenshots/)" >&2
   exit 1
 fi
 grep -E "^ *✔|axe-core ran" .servers/web-journeys.log | sed 's/^ */    /'
