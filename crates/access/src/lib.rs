@@ -303,19 +303,53 @@ impl Access {
         scope: Scope,
         now: i64,
     ) -> Result<Grant, ServiceError> {
+        self.authorize_among(principal, beneficiary, &[scope], now)
+            .await
+    }
+
+    /// Like [`Access::authorize`], for an act any live mandate allows, whatever its scope
+    /// (reading the person's account): the person's mandates are read once, and a refusal says
+    /// that a mandate of any kind would do.
+    pub async fn authorize_any(
+        &self,
+        principal: &Principal,
+        beneficiary: &str,
+        now: i64,
+    ) -> Result<Grant, ServiceError> {
+        self.authorize_among(principal, beneficiary, &Scope::ALL, now)
+            .await
+    }
+
+    /// May `principal` act on `beneficiary`'s data under one of `scopes`?
+    async fn authorize_among(
+        &self,
+        principal: &Principal,
+        beneficiary: &str,
+        scopes: &[Scope],
+        now: i64,
+    ) -> Result<Grant, ServiceError> {
+        let names = |scopes: &[Scope]| {
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let delegated = principal.actor.is_some();
         if !delegated && principal.subject == beneficiary && principal.has_role(Role::Beneficiary) {
             return Ok(Grant::Own);
         }
+        let mut scopes: Vec<Scope> = scopes.to_vec();
         let actor = if let Some(actor) = &principal.actor {
             // A delegated token is about its subject only, and only for the scopes it names.
             if principal.subject != beneficiary {
                 return Err(denied("this delegated token is for another person"));
             }
-            if !principal.scopes.iter().any(|s| s == scope.as_str()) {
+            let asked = names(&scopes);
+            scopes.retain(|s| principal.scopes.iter().any(|t| t == s.as_str()));
+            if scopes.is_empty() {
                 return Err(denied(&format!(
-                    "this delegated token does not cover `{}`",
-                    scope.as_str()
+                    "this delegated token does not cover `{asked}`"
                 )));
             }
             actor.clone()
@@ -323,11 +357,12 @@ impl Access {
             principal.subject.clone()
         } else if principal.has_role(Role::Volunteer) {
             // Volunteers call and visit people during heatwaves; nothing else of theirs.
-            if scope != Scope::Alerts {
+            if !scopes.contains(&Scope::Alerts) {
                 return Err(denied(
                     "volunteers act for someone only for heatwave follow-up (`alerts`)",
                 ));
             }
+            scopes = vec![Scope::Alerts];
             principal.subject.clone()
         } else {
             return Err(denied("only the person or a mandated agent may do this"));
@@ -341,13 +376,17 @@ impl Access {
             .mandates(beneficiary)
             .await?
             .into_iter()
-            .filter(|m| m.structure == structure && m.holds(scope, now))
+            .filter(|m| m.structure == structure && scopes.iter().any(|s| m.holds(*s, now)))
             .max_by_key(|m| m.expires_at)
-            .ok_or_else(|| {
-                denied(&format!(
+            .ok_or_else(|| match scopes.as_slice() {
+                [scope] => denied(&format!(
                     "no live mandate from this person to {structure} covers `{}`",
                     scope.as_str()
-                ))
+                )),
+                scopes => denied(&format!(
+                    "this person has given {structure} no live mandate: a mandate of any kind ({}) would do",
+                    names(scopes)
+                )),
             })?;
         Ok(Grant::Mandate {
             mandate_id: mandate.id,

@@ -65,6 +65,22 @@ pub struct Person {
     pub phone: bool,
 }
 
+impl Person {
+    fn of(ctx: &Ctx, a: id::Account) -> Self {
+        Self {
+            name: format!("{} {}", a.given_name, a.family_name),
+            born: if a.birth_date.is_empty() {
+                String::new()
+            } else {
+                ctx.tr.t1("born-on", "date", long_date(ctx, &a.birth_date))
+            },
+            username: a.username,
+            phone: !a.phone.is_empty(),
+            id: a.id,
+        }
+    }
+}
+
 async fn person(ctx: &Ctx, id: &str) -> Result<Person, Response> {
     // Agents may read a person of their structure through the search; the account itself needs
     // a mandate, so the search (by id's username) is what the desk uses first.
@@ -77,20 +93,7 @@ async fn person(ctx: &Ctx, id: &str) -> Result<Person, Response> {
         })
         .await;
     match reply {
-        Ok(account) => {
-            let a = account.into_inner();
-            Ok(Person {
-                name: format!("{} {}", a.given_name, a.family_name),
-                born: if a.birth_date.is_empty() {
-                    String::new()
-                } else {
-                    ctx.tr.t1("born-on", "date", long_date(ctx, &a.birth_date))
-                },
-                username: a.username,
-                phone: !a.phone.is_empty(),
-                id: a.id,
-            })
-        }
+        Ok(account) => Ok(Person::of(ctx, account.into_inner())),
         Err(status) => Err(ctx.failure(&status)),
     }
 }
@@ -278,15 +281,5 @@ async fn found(ctx: &Ctx, person_id: &str) -> Option<Person> {
         .ok()?
         .into_inner();
     let a = reply.accounts.into_iter().find(|a| a.id == person_id)?;
-    Some(Person {
-        name: format!("{} {}", a.given_name, a.family_name),
-        born: if a.birth_date.is_empty() {
-            String::new()
-        } else {
-            ctx.tr.t1("born-on", "date", long_date(ctx, &a.birth_date))
-        },
-        username: a.username,
-        phone: !a.phone.is_empty(),
-        id: a.id,
-    })
+    Some(Person::of(ctx, a))
 }
