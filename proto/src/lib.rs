@@ -6,6 +6,10 @@
 //! - [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection, so grpcurl and any
 //!   stock client can discover every service.
 
+// The generated docs are the .proto comments, written for clients in any language: their lists
+// follow proto style, not rustdoc's.
+#![allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+
 /// Event envelope and payloads carried on the bus.
 pub mod events {
     pub mod v1 {

@@ -715,16 +715,21 @@ fn the_directory_import_command_reports_merges_and_rejections() {
         "test",
     ]);
     assert!(
-        summary.contains("4 imported, 0 updated, 0 merged, 4 rejected"),
+        summary.contains("6 imported, 0 updated, 0 merged, 2 rejected, 3 warnings"),
         "{summary}"
     );
-    assert!(summary.contains("rejected line 7: latitude `2.2990, 49.8930`: is not in France, but would be with latitude and longitude swapped"), "{summary}");
+    assert!(
+        summary.contains(
+            "warning  line 7: latitude `2.2990, 49.8930`: had latitude and longitude swapped: put back"
+        ),
+        "{summary}"
+    );
 
     let out = data.path().join("export.geojson");
     let written = run(&["directory", "export", out.to_str().unwrap()]);
-    assert!(written.contains("14 places"), "{written}");
+    assert!(written.contains("16 places"), "{written}");
     let geojson: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
-    assert_eq!(geojson["features"].as_array().unwrap().len(), 14);
+    assert_eq!(geojson["features"].as_array().unwrap().len(), 16);
 
     let bad = passerelle()
         .args(["directory", "import", "places.xlsx", "--data-dir"])
@@ -734,7 +739,7 @@ fn the_directory_import_command_reports_merges_and_rejections() {
     assert!(!bad.status.success());
     assert!(
         String::from_utf8_lossy(&bad.stderr)
-            .contains("format `xlsx` is not known: expected csv, json or geojson")
+            .contains("format `xlsx` is not known: expected csv, json, geojson or data-inclusion")
     );
 }
 

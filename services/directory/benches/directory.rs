@@ -11,7 +11,7 @@ use passerelle_benchkit::{compare, measure, section};
 use passerelle_bus::sqlite::SqliteBus;
 use passerelle_directory::DirectoryConfig;
 use passerelle_directory::index::Query;
-use passerelle_directory::schema::Place;
+use passerelle_directory::schema::{Parsed, Place};
 use passerelle_kit::CancellationToken;
 use passerelle_kit::clock::SystemClock;
 use passerelle_kit::config::ServerArgs;
@@ -182,7 +182,13 @@ fn main() {
         let rows = places(&mut rng, &towns)
             .into_iter()
             .enumerate()
-            .map(|(i, p)| (i + 2, Ok(p)))
+            .map(|(i, place)| {
+                let parsed = Parsed {
+                    place,
+                    warnings: Vec::new(),
+                };
+                (i + 2, Ok(parsed))
+            })
             .collect();
         let started = std::time::Instant::now();
         let report = service.import(None, rows, |_, _| {}).await.unwrap();

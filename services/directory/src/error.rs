@@ -18,7 +18,9 @@ pub enum Invalid {
     NotInVocabulary(String),
     #[error("is not a number: expected a decimal degree such as 49.8942")]
     NotADegree,
-    #[error("is not a structure type: expected codes such as CCAS, ASSO, BIB, TIERS_LIEUX")]
+    #[error(
+        "is not a structure type of the national schema: expected codes such as CCAS, ASSO, BIB, RFS, TIERS_LIEUX (left out)"
+    )]
     NotAStructureType,
     #[error("is not an e-mail address: expected name@domain.fr")]
     NotAnEmail,
@@ -26,6 +28,12 @@ pub enum Invalid {
     TooLong(usize),
     #[error("is not a valid SIRET (its check digit is wrong)")]
     SiretCheckDigit,
+    #[error("is not a valid SIRET (its check digit is wrong): kept as written, check it")]
+    SiretCheckDigitKept,
+    #[error("is not in the department of INSEE code {0}: kept, check which one is right")]
+    PostcodeOutsideDepartment(String),
+    #[error("had latitude and longitude swapped: put back")]
+    SwappedBack,
     #[error("is neither a SIRET (14 digits) nor an RNA number (W and 9 characters)")]
     NotPivot,
     #[error("is not a postcode: expected 5 digits, e.g. 80000")]
@@ -57,8 +65,8 @@ pub enum Invalid {
 /// A places file that cannot be read at all (rows that can are each kept or refused apart).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileError {
-    #[error("GeoJSON is an export format: import CSV or JSON in the schema")]
-    GeoJsonImport,
+    #[error("GeoJSON and data·inclusion are export formats: import CSV or JSON in the schema")]
+    ExportOnly,
     #[error("the CSV header does not read: {0}")]
     CsvHeader(String),
     #[error(

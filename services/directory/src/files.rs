@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::error::FileError;
-use crate::schema::{COLUMNS, Place, Rejection, parse_record};
+use crate::schema::{COLUMNS, Parsed, Place, Rejection, parse_record};
 
 /// The formats files come and go in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum Format {
     Csv,
     Json,
     GeoJson,
+    /// data·inclusion's structures and services (export only).
+    DataInclusion,
 }
 
 impl Format {
@@ -23,6 +25,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             "json" => Some(Format::Json),
             "geojson" => Some(Format::GeoJson),
+            "data-inclusion" | "datainclusion" | "data_inclusion" => Some(Format::DataInclusion),
             _ => None,
         }
     }
@@ -38,8 +41,8 @@ fn decode(bytes: &[u8]) -> String {
 }
 
 /// One parsed row: its line in the file (CSV: with the header as line 1; JSON: position from
-/// 1), and a clean place or why not.
-pub type ParsedRow = (usize, Result<Place, Rejection>);
+/// 1), and a clean place with its warnings, or why the row is refused.
+pub type ParsedRow = (usize, Result<Parsed, Rejection>);
 
 /// Parses a file; `default_source` fills `source` where rows leave it empty.
 pub fn read(
@@ -50,12 +53,12 @@ pub fn read(
     let mut rows = match format {
         Format::Csv => read_csv(bytes)?,
         Format::Json => read_json(bytes)?,
-        Format::GeoJson => {
-            return Err(FileError::GeoJsonImport);
+        Format::GeoJson | Format::DataInclusion => {
+            return Err(FileError::ExportOnly);
         }
     };
     if !default_source.is_empty() {
-        for place in rows.iter_mut().filter_map(|(_, row)| row.as_mut().ok()) {
+        for Parsed { place, .. } in rows.iter_mut().filter_map(|(_, row)| row.as_mut().ok()) {
             if place.source.is_empty() {
                 place.source = default_source.to_owned();
             }
@@ -215,15 +218,19 @@ pub fn write(format: Format, places: &[&Place]) -> Result<Vec<u8>, FileError> {
             serde_json::to_vec(&json!({ "type": "FeatureCollection", "features": features }))
                 .map_err(|e| write(&e))
         }
+        Format::DataInclusion => {
+            serde_json::to_vec_pretty(&crate::inclusion::write(&places)).map_err(|e| write(&e))
+        }
     }
 }
 
-/// The JSON of an event back into a place.
+/// The JSON of an event back into a place (as it was saved: warnings were said then).
 pub fn from_json(text: &str) -> Result<Place, FileError> {
     let rows = read_json(format!("[{text}]").as_bytes())?;
     rows.into_iter()
         .next()
         .ok_or_else(|| FileError::Place("empty".to_owned()))?
         .1
+        .map(|parsed| parsed.place)
         .map_err(|r| FileError::Place(r.to_string()))
 }

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::files::{self, Format};
 use crate::index::Query;
-use crate::schema::{Place, Vocabulary, parse_record};
+use crate::schema::{Place, Vocabulary, parse_strict};
 use crate::service::Directory;
 
 #[derive(Clone)]
@@ -160,7 +160,16 @@ fn from_pb(p: &pb::Place) -> Result<Place, Status> {
         p.postes_en_acces_libre.to_string(),
     );
     let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
-    parse_record(1, &get).map_err(|r| invalid(format!("{} `{}`: {}", r.field, r.value, r.reason)))
+    parse_strict(&get).map_err(|r| invalid(format!("{} `{}`: {}", r.field, r.value, r.reason)))
+}
+
+fn problem(p: crate::schema::Problem) -> pb::Rejection {
+    pb::Rejection {
+        line: p.line as i32,
+        field: p.field,
+        value: p.value,
+        reason: p.reason,
+    }
 }
 
 fn format_of(value: i32) -> Result<Format, Status> {
@@ -168,7 +177,10 @@ fn format_of(value: i32) -> Result<Format, Status> {
         Ok(pb::Format::Csv) => Ok(Format::Csv),
         Ok(pb::Format::Json) => Ok(Format::Json),
         Ok(pb::Format::Geojson) => Ok(Format::GeoJson),
-        _ => Err(invalid("format is required: expected CSV, JSON or GEOJSON")),
+        Ok(pb::Format::DataInclusion) => Ok(Format::DataInclusion),
+        _ => Err(invalid(
+            "format is required: expected CSV, JSON, GEOJSON or DATA_INCLUSION (export only)",
+        )),
     }
 }
 
@@ -350,16 +362,8 @@ impl DirectoryRpc for DirectoryGrpc {
                     reason,
                 })
                 .collect(),
-            rejected: report
-                .rejected
-                .into_iter()
-                .map(|r| pb::Rejection {
-                    line: r.line as i32,
-                    field: r.field,
-                    value: r.value,
-                    reason: r.reason,
-                })
-                .collect(),
+            rejected: report.rejected.into_iter().map(problem).collect(),
+            warnings: report.warnings.into_iter().map(problem).collect(),
         }))
     }
 

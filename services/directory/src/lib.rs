@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`schema`]: the national schema's fields and vocabularies, messy rows to clean places;
 //! - [`files`]: CSV, JSON and GeoJSON in and out;
+//! - [`inclusion`]: the data·inclusion export (structures and services);
 //! - [`geo`]: points on the sphere, distances, France's bounds;
 //! - [`hours`]: OpenStreetMap opening hours in local time with French public holidays;
 //! - [`index`]: the R*-tree search index;
@@ -18,6 +19,7 @@ pub mod files;
 pub mod geo;
 pub mod grpc;
 pub mod hours;
+pub mod inclusion;
 pub mod index;
 pub mod schema;
 pub mod service;

@@ -26,7 +26,106 @@ pub enum Vocabulary {
     Access,
     Accompaniment,
     Itinerance,
+    /// The structure types (`typologie`) the national reference library accepts.
+    Typologie,
 }
+
+/// The structure types of the national schema, as the reference library
+/// (`@gouvfr-anct/lieux-de-mediation-numerique` 2.3.0, `Typologie`) lists them.
+const TYPOLOGIES: &[&str] = &[
+    "ACI",
+    "ACIPHC",
+    "AFPA",
+    "AI",
+    "ASE",
+    "ASSO",
+    "ASSO_CHOMEUR",
+    "Autre",
+    "AVIP",
+    "BIB",
+    "CAARUD",
+    "CADA",
+    "CAF",
+    "CAP_EMPLOI",
+    "CAVA",
+    "CC",
+    "CCAS",
+    "CCONS",
+    "CD",
+    "CDAS",
+    "CFP",
+    "CHRS",
+    "CHU",
+    "CIAS",
+    "CIDFF",
+    "CITMET",
+    "CMP",
+    "CMS",
+    "CPAM",
+    "CPH",
+    "CS",
+    "CSAPA",
+    "CSC",
+    "DEETS",
+    "DEPT",
+    "DIPLP",
+    "E2C",
+    "EA",
+    "EATT",
+    "EI",
+    "EITI",
+    "ENM",
+    "EPCI",
+    "EPI",
+    "EPIDE",
+    "EPN",
+    "ES",
+    "ESAT",
+    "ESS",
+    "ETTI",
+    "EVS",
+    "FABLAB",
+    "FABRIQUE",
+    "FAIS",
+    "FT",
+    "GEIQ",
+    "HUDA",
+    "LA_POSTE",
+    "MDE",
+    "MDH",
+    "MDEF",
+    "MDPH",
+    "MDS",
+    "MJC",
+    "ML",
+    "MQ",
+    "MSA",
+    "MSAP",
+    "MUNI",
+    "OACAS",
+    "ODC",
+    "OF",
+    "OIL",
+    "OPCS",
+    "PAD",
+    "PENSION",
+    "PI",
+    "PIJ_BIJ",
+    "PIMMS",
+    "PJJ",
+    "PLIE",
+    "PREF",
+    "PREVENTION",
+    "REG",
+    "RELAIS_LECTURE",
+    "RESSOURCERIE",
+    "RFS",
+    "RS_FJT",
+    "SCP",
+    "SPIP",
+    "TIERS_LIEUX",
+    "UDAF",
+];
 
 impl Vocabulary {
     pub fn values(self) -> &'static [&'static str] {
@@ -98,6 +197,7 @@ impl Vocabulary {
                 "À distance",
             ],
             Vocabulary::Itinerance => &["Fixe", "Itinérant"],
+            Vocabulary::Typologie => TYPOLOGIES,
         }
     }
 
@@ -217,9 +317,10 @@ pub const COLUMNS: [&str; 34] = [
     "x_postes_en_acces_libre",
 ];
 
-/// Why a row was refused: where, which field, what it held, what is accepted.
+/// Something wrong in a row: where, which field, what it held, what is accepted. A rejection
+/// when the row is refused; a warning when the place is kept without (or with) that value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Rejection {
+pub struct Problem {
     /// 1-based line in the file (the header is line 1), or the index in a JSON array + 1.
     pub line: usize,
     pub field: String,
@@ -227,7 +328,12 @@ pub struct Rejection {
     pub reason: String,
 }
 
-impl std::fmt::Display for Rejection {
+/// Why a row was refused.
+pub type Rejection = Problem;
+/// A doubtful value in a place that was kept.
+pub type Warning = Problem;
+
+impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -248,129 +354,224 @@ fn split_multi(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads a raw record (column → text) into a clean place, or says what is wrong.
-pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, Rejection> {
-    let reject = |field: &str, value: &str, reason: Invalid| Rejection {
+/// A place read from a row, with what was doubtful in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    pub place: Place,
+    pub warnings: Vec<Warning>,
+}
+
+/// Reads a raw record (column → text) into a clean place, the way a file import does: a row is
+/// refused only when the place itself is unusable — it lacks what the national schema requires
+/// of every place (`id`, `nom`, an address: `adresse`, `commune` and a 5-digit `code_postal`; a
+/// `services` value from the schema's list; `date_maj`). Any other doubtful value is a warning
+/// and the place is kept: a SIRET whose check digit is wrong is kept as written (real files
+/// carry typos; the national library checks only its length), coordinates swapped by the
+/// source are put back, every other doubtful value (a phone, an e-mail, a web address, opening
+/// hours, an INSEE code, coordinates outside France, a value outside a vocabulary…) is left
+/// out of the place. A postcode outside the INSEE code's department is kept, with a warning.
+pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Parsed, Rejection> {
+    let problem = |field: &str, value: &str, reason: Invalid| Problem {
         line,
         field: field.to_owned(),
         value: value.to_owned(),
         reason: reason.to_string(),
     };
+    let warnings = std::cell::RefCell::new(Vec::new());
+    let warn = |field: &str, value: &str, reason: Invalid| {
+        warnings.borrow_mut().push(problem(field, value, reason));
+    };
     let text = |field: &str| clean(&get(field));
     let required = |field: &str| {
         let value = text(field);
         if value.is_empty() {
-            Err(reject(field, "", Invalid::Required))
+            Err(problem(field, "", Invalid::Required))
         } else {
             Ok(value)
         }
     };
-    let vocabulary = |field: &str, vocabulary: Vocabulary| -> Result<Vec<String>, Rejection> {
+    let vocabulary = |field: &str, vocabulary: Vocabulary| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for value in split_multi(&get(field)) {
-            let canonical = vocabulary.canonical(&value).ok_or_else(|| {
-                reject(
+            match vocabulary.canonical(&value) {
+                Some(canonical) if !out.iter().any(|v| v == canonical) => {
+                    out.push(canonical.to_owned());
+                }
+                Some(_) => {}
+                None => warn(
                     field,
                     &value,
                     Invalid::NotInVocabulary(vocabulary.values().join(" | ")),
-                )
-            })?;
-            if !out.iter().any(|v| v == canonical) {
-                out.push(canonical.to_owned());
+                ),
             }
         }
-        Ok(out)
+        out
+    };
+    let url = |field: &str, raw: &str| match parse_url(raw) {
+        Ok(url) => Some(url),
+        Err(reason) => {
+            warn(field, raw, reason);
+            None
+        }
+    };
+    let optional_url = |field: &str| {
+        let raw = text(field);
+        if raw.is_empty() {
+            raw
+        } else {
+            url(field, &raw).unwrap_or_default()
+        }
     };
 
     let id = required("id")?;
-    let pivot =
-        parse_pivot(&text("pivot")).map_err(|reason| reject("pivot", &text("pivot"), reason))?;
     let nom = required("nom")?;
+    let adresse = required("adresse")?;
     let commune = required("commune")?;
     let code_postal = parse_postcode(&text("code_postal"))
-        .map_err(|reason| reject("code_postal", &text("code_postal"), reason))?;
-    let code_insee = parse_insee(&text("code_insee"))
-        .map_err(|reason| reject("code_insee", &text("code_insee"), reason))?;
-    let adresse = required("adresse")?;
+        .map_err(|reason| problem("code_postal", &text("code_postal"), reason))?;
+    let date_maj = parse_date(&text("date_maj"))
+        .map_err(|reason| problem("date_maj", &text("date_maj"), reason))?;
+    let services = vocabulary("services", Vocabulary::Services);
+    if services.is_empty() {
+        let given = text("services");
+        return Err(problem(
+            "services",
+            &given,
+            Invalid::RequiredFrom(Vocabulary::Services.values().join(" | ")),
+        ));
+    }
+
+    let pivot = match parse_pivot(&text("pivot")) {
+        Ok(pivot) => pivot,
+        Err(Invalid::SiretCheckDigit) => {
+            let pivot: String = text("pivot").split_whitespace().collect();
+            warn("pivot", &pivot, Invalid::SiretCheckDigitKept);
+            pivot
+        }
+        Err(reason) => {
+            warn("pivot", &text("pivot"), reason);
+            String::new()
+        }
+    };
+    let code_insee = parse_insee(&text("code_insee")).unwrap_or_else(|reason| {
+        warn("code_insee", &text("code_insee"), reason);
+        String::new()
+    });
+    if !code_insee.is_empty()
+        && department_of_insee(&code_insee) != department_of_postcode(&code_postal)
+    {
+        warn(
+            "code_postal",
+            &code_postal,
+            Invalid::PostcodeOutsideDepartment(code_insee.clone()),
+        );
+    }
     let (latitude, longitude) = match (text("latitude"), text("longitude")) {
         (lat, lon) if lat.is_empty() && lon.is_empty() => (None, None),
         (lat, lon) => {
-            let number = |field: &str, raw: &str| {
+            let number = |raw: &str| {
                 raw.replace(',', ".")
                     .parse::<f64>()
                     .ok()
                     .filter(|v| v.is_finite())
-                    .ok_or_else(|| reject(field, raw, Invalid::NotADegree))
             };
-            let (lat_v, lon_v) = (number("latitude", &lat)?, number("longitude", &lon)?);
-            geo::check_in_france(lat_v, lon_v)
-                .map_err(|reason| reject("latitude", &format!("{lat}, {lon}"), reason))?;
-            (Some(lat_v), Some(lon_v))
+            let both = format!("{lat}, {lon}");
+            match (number(&lat), number(&lon)) {
+                (Some(lat), Some(lon)) => match geo::check_in_france(lat, lon) {
+                    Ok(()) => (Some(lat), Some(lon)),
+                    Err(Invalid::Swapped) => {
+                        warn("latitude", &both, Invalid::SwappedBack);
+                        (Some(lon), Some(lat))
+                    }
+                    Err(reason) => {
+                        warn("latitude", &both, reason);
+                        (None, None)
+                    }
+                },
+                _ => {
+                    warn("latitude", &both, Invalid::NotADegree);
+                    (None, None)
+                }
+            }
         }
     };
-    let typologie: Vec<String> = split_multi(&get("typologie"))
-        .into_iter()
-        .flat_map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_uppercase())
-                .collect::<Vec<_>>()
-        })
-        .filter(|v| !v.is_empty())
-        .collect();
-    if let Some(bad) = typologie
+    let mut typologie: Vec<String> = Vec::new();
+    for value in split_multi(&get("typologie"))
         .iter()
-        .find(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
     {
-        return Err(reject("typologie", bad, Invalid::NotAStructureType));
+        match Vocabulary::Typologie.canonical(value) {
+            Some(code) if !typologie.iter().any(|t| t == code) => typologie.push(code.to_owned()),
+            Some(_) => {}
+            None => warn("typologie", value, Invalid::NotAStructureType),
+        }
     }
     let telephone = match text("telephone") {
         raw if raw.is_empty() => String::new(),
-        raw => parse_phone(&raw).map_err(|reason| reject("telephone", &raw, reason))?,
+        raw => parse_phone(&raw).unwrap_or_else(|reason| {
+            warn("telephone", &raw, reason);
+            String::new()
+        }),
     };
-    let courriels = split_multi(&get("courriels"))
+    let mut courriels: Vec<String> = Vec::new();
+    for mail in split_multi(&get("courriels"))
         .into_iter()
         .chain(split_multi(&get("courriel")))
-        .map(|mail| {
-            let ok = mail.split_once('@').is_some_and(|(user, domain)| {
-                !user.is_empty() && domain.contains('.') && !mail.contains(' ')
-            });
-            if ok {
-                Ok(mail.to_lowercase())
-            } else {
-                Err(reject("courriels", &mail, Invalid::NotAnEmail))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let url = |field: &str, raw: &str| parse_url(raw).map_err(|reason| reject(field, raw, reason));
+    {
+        let ok = mail.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty() && domain.contains('.') && !mail.contains(' ')
+        });
+        if ok {
+            courriels.push(mail.to_lowercase());
+        } else {
+            warn("courriels", &mail, Invalid::NotAnEmail);
+        }
+    }
     let site_web = split_multi(&get("site_web").replace(",http", "|http"))
         .iter()
-        .map(|u| url("site_web", u))
-        .collect::<Result<Vec<_>, _>>()?;
-    let horaires = text("horaires");
-    if !horaires.is_empty() {
-        hours::parse(&horaires).map_err(|reason| reject("horaires", &horaires, reason))?;
-    }
-    let presentation_resume = text("presentation_resume");
-    if presentation_resume.chars().count() > 500 {
-        return Err(reject(
+        .filter_map(|u| url("site_web", u))
+        .collect();
+    let horaires = match text("horaires") {
+        raw if raw.is_empty() => raw,
+        raw => match hours::parse(&raw) {
+            Ok(_) => raw,
+            Err(reason) => {
+                warn("horaires", &raw, reason);
+                String::new()
+            }
+        },
+    };
+    let mut presentation_resume = text("presentation_resume");
+    if presentation_resume.chars().count() > MAX_SUMMARY {
+        warn(
             "presentation_resume",
             &presentation_resume.chars().take(40).collect::<String>(),
-            Invalid::TooLong(500),
-        ));
+            Invalid::TooLong(MAX_SUMMARY),
+        );
+        presentation_resume = presentation_resume
+            .chars()
+            .take(MAX_SUMMARY - 1)
+            .chain(['…'])
+            .collect();
     }
-    let date_maj = parse_date(&text("date_maj"))
-        .map_err(|reason| reject("date_maj", &text("date_maj"), reason))?;
-    let services = vocabulary("services", Vocabulary::Services)?;
-    if services.is_empty() {
-        return Err(reject(
-            "services",
-            "",
-            Invalid::RequiredFrom(Vocabulary::Services.values().join(" | ")),
-        ));
-    }
-    let fiche = text("fiche_acces_libre");
-    let rdv = text("prise_rdv");
-    Ok(Place {
+    let x_wifi_public = match match_key(&get("x_wifi_public")).as_str() {
+        "" | "non" | "no" | "false" | "0" => false,
+        "oui" | "yes" | "true" | "1" => true,
+        _ => {
+            warn("x_wifi_public", &text("x_wifi_public"), Invalid::NotYesNo);
+            false
+        }
+    };
+    let x_postes_en_acces_libre = match text("x_postes_en_acces_libre") {
+        raw if raw.is_empty() => 0,
+        raw => raw.parse().unwrap_or_else(|_| {
+            warn("x_postes_en_acces_libre", &raw, Invalid::NotACount);
+            0
+        }),
+    };
+    let place = Place {
         id,
         pivot,
         nom,
@@ -389,62 +590,88 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Place, 
         presentation_resume,
         presentation_detail: text("presentation_detail"),
         source: text("source"),
-        itinerance: vocabulary("itinerance", Vocabulary::Itinerance)?,
+        itinerance: vocabulary("itinerance", Vocabulary::Itinerance),
         structure_parente: text("structure_parente"),
         date_maj,
         services,
         publics_specifiquement_adresses: vocabulary(
             "publics_specifiquement_adresses",
             Vocabulary::Publics,
-        )?,
-        prise_en_charge_specifique: vocabulary("prise_en_charge_specifique", Vocabulary::Support)?,
-        frais_a_charge: vocabulary("frais_a_charge", Vocabulary::Fees)?,
+        ),
+        prise_en_charge_specifique: vocabulary("prise_en_charge_specifique", Vocabulary::Support),
+        frais_a_charge: vocabulary("frais_a_charge", Vocabulary::Fees),
         dispositif_programmes_nationaux: vocabulary(
             "dispositif_programmes_nationaux",
             Vocabulary::Programmes,
-        )?,
-        formations_labels: vocabulary("formations_labels", Vocabulary::Labels)?,
+        ),
+        formations_labels: vocabulary("formations_labels", Vocabulary::Labels),
         autres_formations_labels: text("autres_formations_labels"),
-        modalites_acces: vocabulary("modalites_acces", Vocabulary::Access)?,
-        modalites_accompagnement: vocabulary(
-            "modalites_accompagnement",
-            Vocabulary::Accompaniment,
-        )?,
-        fiche_acces_libre: if fiche.is_empty() {
-            fiche
-        } else {
-            url("fiche_acces_libre", &fiche)?
-        },
-        prise_rdv: if rdv.is_empty() {
-            rdv
-        } else {
-            url("prise_rdv", &rdv)?
-        },
-        x_wifi_public: match match_key(&get("x_wifi_public")).as_str() {
-            "" | "non" | "no" | "false" | "0" => false,
-            "oui" | "yes" | "true" | "1" => true,
-            _ => {
-                return Err(reject(
-                    "x_wifi_public",
-                    &text("x_wifi_public"),
-                    Invalid::NotYesNo,
-                ));
-            }
-        },
-        x_postes_en_acces_libre: match text("x_postes_en_acces_libre") {
-            raw if raw.is_empty() => 0,
-            raw => raw
-                .parse()
-                .map_err(|_| reject("x_postes_en_acces_libre", &raw, Invalid::NotACount))?,
-        },
+        modalites_acces: vocabulary("modalites_acces", Vocabulary::Access),
+        modalites_accompagnement: vocabulary("modalites_accompagnement", Vocabulary::Accompaniment),
+        fiche_acces_libre: optional_url("fiche_acces_libre"),
+        prise_rdv: optional_url("prise_rdv"),
+        x_wifi_public,
+        x_postes_en_acces_libre,
+    };
+    Ok(Parsed {
+        place,
+        warnings: warnings.into_inner(),
     })
 }
 
-/// A SIRET (14 digits, Luhn-checked), an RNA number (W and 9 digits), or empty.
+/// The same reading for one place edited by hand: any doubtful value refuses it, so the
+/// person who typed it fixes it.
+pub fn parse_strict(get: &dyn Fn(&str) -> String) -> Result<Place, Rejection> {
+    let parsed = parse_record(1, get)?;
+    match parsed.warnings.into_iter().next() {
+        Some(doubt) => Err(doubt),
+        None => Ok(parsed.place),
+    }
+}
+
+/// The longest `presentation_resume` kept whole.
+const MAX_SUMMARY: usize = 500;
+
+/// The department of an INSEE commune code: `80`, `2A`, `974`.
+fn department_of_insee(code: &str) -> String {
+    if code.starts_with("97") || code.starts_with("98") {
+        code.get(..3).unwrap_or(code).to_owned()
+    } else {
+        code.get(..2).unwrap_or(code).to_owned()
+    }
+}
+
+/// The department a postcode is in, as far as the postcode says: Corsica's `20…` split into
+/// `2A` (200–201) and `2B` (202–206), overseas on three digits.
+fn department_of_postcode(code: &str) -> String {
+    if code.starts_with("97") || code.starts_with("98") {
+        code.get(..3).unwrap_or(code).to_owned()
+    } else if code.starts_with("20") {
+        if code.as_bytes().get(2).is_some_and(|d| *d <= b'1') {
+            "2A".into()
+        } else {
+            "2B".into()
+        }
+    } else {
+        code.get(..2).unwrap_or(code).to_owned()
+    }
+}
+
+/// Whether a postcode agrees with the place's INSEE code (true when there is no INSEE code).
+pub fn postcode_agrees(place: &Place) -> bool {
+    place.code_insee.is_empty()
+        || department_of_insee(&place.code_insee) == department_of_postcode(&place.code_postal)
+}
+
+/// What the schema writes for a place with neither SIRET nor RNA number.
+pub const NO_PIVOT: &str = "00000000000000";
+
+/// A SIRET (14 digits, Luhn-checked), an RNA number (W and 9 digits), or empty (also for the
+/// schema's `00000000000000`).
 pub fn parse_pivot(raw: &str) -> Result<String, Invalid> {
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if compact.is_empty() || compact == "00000000000000" {
-        return Ok(compact);
+    if compact.is_empty() || compact == NO_PIVOT {
+        return Ok(String::new());
     }
     if compact.len() == 14 && compact.chars().all(|c| c.is_ascii_digit()) {
         let sum: u32 = compact
@@ -528,6 +755,27 @@ pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
             return Ok(number.format().mode(phonenumber::Mode::E164).to_string());
         }
     }
+    // An overseas number written after France's +33 (`+33 6 92 …` for Réunion's 0692 …): read
+    // it again as the national number it is.
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let national = digits
+        .strip_prefix("0033")
+        .or_else(|| {
+            raw.trim_start()
+                .starts_with('+')
+                .then(|| digits.strip_prefix("33"))
+                .flatten()
+        })
+        .map(|rest| format!("0{}", rest.strip_prefix('0').unwrap_or(rest)));
+    if let Some(national) = national {
+        for region in [Id::RE, Id::GP, Id::MQ, Id::GF, Id::YT, Id::PM] {
+            if let Ok(number) = phonenumber::parse(Some(region), &national)
+                && phonenumber::is_valid(&number)
+            {
+                return Ok(number.format().mode(phonenumber::Mode::E164).to_string());
+            }
+        }
+    }
     Err(Invalid::NotPhone)
 }
 
@@ -569,6 +817,8 @@ impl Place {
         let join = |v: &Vec<String>| v.join("|");
         match name {
             "id" => self.id.clone(),
+            // The schema's "no pivot".
+            "pivot" if self.pivot.is_empty() => NO_PIVOT.into(),
             "pivot" => self.pivot.clone(),
             "nom" => self.nom.clone(),
             "commune" => self.commune.clone(),
@@ -614,22 +864,10 @@ impl Place {
 
     /// The department (`80`, `2A`, `974`…) the place belongs to, from its INSEE or postcode.
     pub fn department(&self) -> String {
-        let code = if self.code_insee.is_empty() {
-            &self.code_postal
+        if self.code_insee.is_empty() {
+            department_of_postcode(&self.code_postal)
         } else {
-            &self.code_insee
-        };
-        if code.starts_with("97") || code.starts_with("98") {
-            code.get(..3).unwrap_or(code).to_owned()
-        } else if self.code_insee.is_empty() && code.starts_with("20") {
-            // Corsica by postcode: 200xx-201xx is Corse-du-Sud, 202xx-206xx Haute-Corse.
-            if code.as_bytes().get(2).is_some_and(|d| *d <= b'1') {
-                "2A".into()
-            } else {
-                "2B".into()
-            }
-        } else {
-            code.get(..2).unwrap_or(code).to_owned()
+            department_of_insee(&self.code_insee)
         }
     }
 }

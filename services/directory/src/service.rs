@@ -12,7 +12,7 @@ use passerelle_store::{DynStore, Mutation, Row};
 use crate::error::NotYours;
 use crate::files::{self, Format, ParsedRow};
 use crate::index::{Hit, Index, Query};
-use crate::schema::{Place, Rejection, match_key};
+use crate::schema::{Place, Rejection, Warning, match_key, parse_pivot, postcode_agrees};
 
 pub const PRODUCER: &str = "directory";
 const PLACES: &str = "places";
@@ -20,9 +20,11 @@ const DEPARTMENTS: &str = "place_departments";
 /// The structure that keeps each place: partition = place id, value = structure id. Places
 /// imported by an operator have none.
 const OWNERS: &str = "place_owners";
-/// Places closer than this with alike names are the same place.
+/// Places farther apart than this are never the same place (unless one SIRET at one address).
 const DUPLICATE_RADIUS_M: f64 = 150.0;
-/// Jaro-Winkler similarity of normalised names above which two nearby places are one.
+/// Places this close with alike names are the same place, with no other evidence.
+const DUPLICATE_CLOSE_M: f64 = 50.0;
+/// Jaro-Winkler similarity of normalised names above which two nearby places may be one.
 const DUPLICATE_NAME_SIMILARITY: f64 = 0.88;
 /// Places written per store batch during an import.
 const IMPORT_BATCH: usize = 500;
@@ -35,6 +37,8 @@ pub struct ImportReport {
     /// `(line, imported id, existing id, why)`.
     pub merged: Vec<(usize, String, String, String)>,
     pub rejected: Vec<Rejection>,
+    /// Places kept with a doubtful value left out, or kept as written.
+    pub warnings: Vec<Warning>,
 }
 
 #[derive(Clone)]
@@ -245,33 +249,67 @@ impl Directory {
         Ok(())
     }
 
-    /// Why `other` is the same place as `place`, if it is: nearby with an alike name, or the
-    /// same SIRET at the same address.
+    /// Why `other` is the same place as `place`, if it is. Two rows are one place when:
+    /// - they carry the same valid SIRET or RNA number at the same address; or
+    /// - they are within 150 m, their names carry the same numbers ("… 1203" is not "… 891"),
+    ///   and either their names are the same once case, accents and punctuation are set aside,
+    ///   or their names are alike (Jaro-Winkler ≥ 0.88) with one more piece of evidence: within
+    ///   50 m, the same address, or the same phone number.
+    ///
+    /// Two rows carrying different valid pivots are never one place.
     fn alike(place: &Place, other: &Place) -> Option<String> {
         if other.id == place.id {
             return None;
         }
+        let valid = |p: &Place| {
+            (!p.pivot.is_empty() && parse_pivot(&p.pivot).as_deref() == Ok(p.pivot.as_str()))
+                .then(|| p.pivot.clone())
+        };
+        let same_address = match_key(&place.adresse) == match_key(&other.adresse)
+            && place.code_postal == other.code_postal;
+        match (valid(place), valid(other)) {
+            (Some(a), Some(b)) if a != b => return None,
+            (Some(a), Some(_)) if same_address => {
+                return Some(format!("same SIRET {a} at the same address"));
+            }
+            _ => {}
+        }
         let (lat, lon) = (place.latitude?, place.longitude?);
-        let (olat, olon) = (
-            other.latitude.unwrap_or(lat),
-            other.longitude.unwrap_or(lon),
-        );
+        let (olat, olon) = (other.latitude?, other.longitude?);
         let distance = crate::geo::distance_m(lat, lon, olat, olon);
         if distance > DUPLICATE_RADIUS_M {
             return None;
         }
-        let similarity = strsim::jaro_winkler(&match_key(&place.nom), &match_key(&other.nom));
-        if similarity >= DUPLICATE_NAME_SIMILARITY {
-            return Some(format!(
-                "{distance:.0} m away, names {:.0}% alike",
-                similarity * 100.0
-            ));
+        let numbers = |name: &str| -> Vec<String> {
+            name.split(|c: char| !c.is_ascii_digit())
+                .filter(|n| !n.is_empty())
+                .map(|n| n.trim_start_matches('0').to_owned())
+                .collect()
+        };
+        if numbers(&place.nom) != numbers(&other.nom) {
+            return None;
         }
-        let same_siret = !place.pivot.is_empty()
-            && place.pivot != "00000000000000"
-            && place.pivot == other.pivot;
-        (same_siret && match_key(&place.adresse) == match_key(&other.adresse))
-            .then(|| format!("same SIRET {} at the same address", place.pivot))
+        let (name, other_name) = (match_key(&place.nom), match_key(&other.nom));
+        if name == other_name {
+            return Some(format!("{distance:.0} m away, the same name"));
+        }
+        let similarity = strsim::jaro_winkler(&name, &other_name);
+        if similarity < DUPLICATE_NAME_SIMILARITY {
+            return None;
+        }
+        let evidence = if distance <= DUPLICATE_CLOSE_M {
+            "close by"
+        } else if same_address {
+            "the same address"
+        } else if !place.telephone.is_empty() && place.telephone == other.telephone {
+            "the same phone"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{distance:.0} m away, names {:.0}% alike, {evidence}",
+            similarity * 100.0
+        ))
     }
 
     /// A place already here that `place` duplicates.
@@ -313,8 +351,8 @@ impl Directory {
         let mut pending: Vec<Place> = Vec::new();
         for (done, (line, row)) in rows.into_iter().enumerate() {
             progress(done, total);
-            let place = match row {
-                Ok(place) => place,
+            let (place, warnings) = match row {
+                Ok(parsed) => (parsed.place, parsed.warnings),
                 Err(rejection) => {
                     report.rejected.push(rejection);
                     continue;
@@ -351,6 +389,7 @@ impl Directory {
                     continue;
                 }
             }
+            report.warnings.extend(warnings);
             let saved = match (known, duplicate) {
                 (true, _) => {
                     report.updated += 1;
@@ -397,6 +436,7 @@ impl Directory {
             updated = report.updated,
             merged = report.merged.len(),
             rejected = report.rejected.len(),
+            warnings = report.warnings.len(),
             "places imported"
         );
         Ok(report)
@@ -473,9 +513,32 @@ impl Directory {
     }
 }
 
-/// The place already here, completed by a duplicate from another source: empty fields filled,
-/// lists united, the later update date kept.
-pub fn merge(mut existing: Place, other: &Place) -> Place {
+/// The place already here and a duplicate from another source, as one: the more trustworthy
+/// record's values first — a postcode that agrees with its INSEE code, then the more recent
+/// `date_maj`, then the more complete — its empty fields filled from the other, lists united.
+/// The place keeps the id it has here.
+pub fn merge(existing: Place, other: &Place) -> Place {
+    let rank = |p: &Place| (postcode_agrees(p), p.date_maj.clone(), completeness(p));
+    if rank(other) > rank(&existing) {
+        let id = existing.id.clone();
+        let mut survivor = fill_from(other.clone(), &existing);
+        survivor.id = id;
+        survivor
+    } else {
+        fill_from(existing, other)
+    }
+}
+
+/// How many of a place's fields hold something.
+fn completeness(place: &Place) -> usize {
+    crate::schema::COLUMNS
+        .iter()
+        .filter(|c| !place.column(c).is_empty())
+        .count()
+}
+
+/// `existing` with its empty fields filled and its lists completed from `other`.
+fn fill_from(mut existing: Place, other: &Place) -> Place {
     let fill = |mine: &mut String, theirs: &String| {
         if mine.is_empty() {
             mine.clone_from(theirs);
@@ -490,6 +553,9 @@ pub fn merge(mut existing: Place, other: &Place) -> Place {
     };
     fill(&mut existing.pivot, &other.pivot);
     fill(&mut existing.code_insee, &other.code_insee);
+    if existing.latitude.is_none() {
+        (existing.latitude, existing.longitude) = (other.latitude, other.longitude);
+    }
     fill(&mut existing.complement_adresse, &other.complement_adresse);
     fill(&mut existing.telephone, &other.telephone);
     fill(&mut existing.horaires, &other.horaires);

@@ -12,10 +12,12 @@ use passerelle_kit::config::EngineArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum DirectoryCommand {
-    /// Import a file in the national schema (CSV or JSON): good rows kept, bad rows reported
-    /// with their line, field and value, duplicates merged and reported.
+    /// Import a file in the national schema (CSV or JSON): places kept, doubtful values reported
+    /// as warnings, unusable rows refused with their line, field and value, duplicates merged
+    /// and reported.
     Import(ImportArgs),
-    /// Write every place to a file (CSV, JSON or GeoJSON, from the extension or --format).
+    /// Write every place to a file: CSV, JSON or GeoJSON (from the extension), or
+    /// data·inclusion's structures and services (--format data-inclusion).
     Export(ExportArgs),
 }
 
@@ -37,7 +39,7 @@ pub struct ImportArgs {
 pub struct ExportArgs {
     /// Where to write.
     pub file: PathBuf,
-    /// csv, json or geojson; by default, from the file's extension.
+    /// csv, json, geojson or data-inclusion; by default, from the file's extension.
     #[arg(long)]
     pub format: Option<String>,
     #[command(flatten)]
@@ -59,7 +61,9 @@ fn format_for(explicit: Option<&str>, file: &std::path::Path) -> anyhow::Result<
         .or_else(|| file.extension().map(|e| e.to_string_lossy().into_owned()))
         .unwrap_or_default();
     Format::from_name(&name).with_context(|| {
-        format!("format `{name}` is not known: expected csv, json or geojson (--format)")
+        format!(
+            "format `{name}` is not known: expected csv, json, geojson or data-inclusion (--format)"
+        )
     })
 }
 
@@ -108,18 +112,22 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     announcing.finish_and_clear();
 
     println!(
-        "{}: {} imported, {} updated, {} merged, {} rejected",
+        "{}: {} imported, {} updated, {} merged, {} rejected, {} warnings",
         args.file.display(),
         report.imported,
         report.updated,
         report.merged.len(),
-        report.rejected.len()
+        report.rejected.len(),
+        report.warnings.len()
     );
     for (line, imported, existing, why) in &report.merged {
         println!("  merged   line {line}: {imported} into {existing} ({why})");
     }
     for rejection in &report.rejected {
         println!("  rejected {rejection}");
+    }
+    for warning in &report.warnings {
+        println!("  warning  {warning}");
     }
     Ok(())
 }

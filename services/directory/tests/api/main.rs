@@ -6,4 +6,5 @@ mod helpers;
 mod files;
 mod keepers;
 mod matrix;
+mod national;
 mod search;
