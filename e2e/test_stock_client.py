@@ -2,8 +2,10 @@
 `passerelle up` is started as its own process, its services are discovered through server
 reflection, and health says SERVING."""
 
+import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -14,6 +16,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 BINARY = os.environ.get("PASSERELLE_BIN", "target/debug/passerelle")
+# grpcurl, built from the Go module proxy by scripts/go-tools.sh (scripts/test.sh sets this).
+GRPCURL = os.environ.get("PASSERELLE_GRPCURL", "")
+ADMIN_PASSWORD = "readme examples passphrase"
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+# The addresses the README's examples use: `passerelle up`'s defaults.
+README_PORTS = {"50051": "platform", "50052": "identity", "50053": "vault", "50054": "directory", "50055": "analytics"}
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +29,7 @@ def platform():
     data = tempfile.TemporaryDirectory()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSERELLE_")}
     env["PASSERELLE_LOG"] = "warn"
+    env["PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     proc = subprocess.Popen(
         [BINARY, "up", "--listen", "127.0.0.1:0", "--data-dir", data.name],
         stdout=subprocess.PIPE,
@@ -90,3 +99,53 @@ def test_unknown_service_is_not_found_by_health(platform):
         with pytest.raises(grpc.RpcError) as err:
             stub.Check(health_pb2.HealthCheckRequest(service="passerelle.nothing.v1.Nothing"), timeout=10)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def readme_grpcurl_commands():
+    """Every `grpcurl` command of the README's shell blocks, continuation lines joined."""
+    commands, in_shell, pending = [], False, ""
+    with open(README, encoding="utf-8") as readme:
+        for line in readme:
+            if line.startswith("```"):
+                in_shell = line.strip() == "```sh"
+                continue
+            if not in_shell:
+                continue
+            line = pending + line.rstrip("\n")
+            pending = ""
+            if line.endswith("\\"):
+                pending = line[:-1]
+                continue
+            if line.startswith("grpcurl "):
+                commands.append(shlex.split(line.split("  #")[0]))
+    return commands
+
+
+def test_the_readme_grpcurl_examples_work(platform):
+    """The README's grpcurl lines, run as written by the real grpcurl against `passerelle up`:
+    only the addresses (random ports here), the admin's password and the token are filled in."""
+    assert GRPCURL and os.access(GRPCURL, os.X_OK), "PASSERELLE_GRPCURL must name grpcurl (scripts/go-tools.sh path grpcurl)"
+    commands = readme_grpcurl_commands()
+    assert len(commands) >= 5, commands
+    token = None
+    outputs = []
+    for command in commands:
+        args = []
+        for arg in command[1:]:
+            host_port = re.fullmatch(r"127\.0\.0\.1:(\d+)", arg)
+            if host_port:
+                arg = platform[README_PORTS[host_port.group(1)]]
+            arg = arg.replace("…", ADMIN_PASSWORD)
+            if "$TOKEN" in arg:
+                assert token, "the README uses $TOKEN before a Login example"
+                arg = arg.replace("$TOKEN", token)
+            args.append(arg)
+        done = subprocess.run([GRPCURL, *args], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        outputs.append((command[-1], done.stdout))
+        if command[-1].endswith("/Login"):
+            token = json.loads(done.stdout)["accessToken"]
+    said = dict(outputs)
+    assert "passerelle.platform.v1.Platform" in said["list"]
+    assert json.loads(said["passerelle.identity.v1.Identity/CreateAccount"])["account"]["username"] == "agent.nord"
+    assert "version" in json.loads(said["passerelle.platform.v1.Platform/Info"])

@@ -4,7 +4,8 @@
 #     suite on SQLite and on a real Apache Cassandra node, the bus suite on the SQLite log and
 #     on a real Apache Kafka broker, the identity suite on the built-in issuer and on a real
 #     Keycloak, and the vault on local disk and on S3 (S3Proxy);
-#   - the end-to-end checks in e2e/ with stock Python gRPC tooling;
+#   - the end-to-end checks in e2e/ with stock Python gRPC tooling, and the README's grpcurl
+#     examples run by the real grpcurl (built once from the Go module proxy into .tools/go);
 #   - the web front's journeys in e2e/web/ in a real headless Chromium (Debian's), with
 #     axe-core on every page and the Keycloak sign-in through Keycloak's own login page; and the
 #     directory's files read and written by the national reference library for places
@@ -29,6 +30,8 @@ scripts/python-env.sh >.servers/python.log 2>&1 &
 python=$!
 scripts/web-env.sh >.servers/web-env.log 2>&1 &
 webenv=$!
+scripts/go-tools.sh >.servers/go-tools.log 2>&1 &
+gotools=$!
 cargo build --workspace --all-targets --quiet
 if ! wait "$servers"; then
   cat .servers/start.log >&2
@@ -49,6 +52,13 @@ step "cargo test --workspace"
 cargo test --workspace --quiet "$@"
 
 step "end-to-end checks with stock gRPC tooling (e2e/)"
+if ! wait "$gotools"; then
+  cat .servers/go-tools.log >&2
+  echo "test.sh: grpcurl could not be built from the Go module proxy" >&2
+  exit 1
+fi
+PASSERELLE_GRPCURL=$(scripts/go-tools.sh path grpcurl)
+export PASSERELLE_GRPCURL
 .venv/bin/python -m pytest -q e2e
 
 step "the web front's journeys in Chromium, and the directory against the national reference library (e2e/web)"

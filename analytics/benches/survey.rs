@@ -71,7 +71,7 @@ fn polars_child(file: &Path, rules_file: &Path, out: &Path) {
     let rules = Rules::parse(&std::fs::read_to_string(rules_file).unwrap()).unwrap();
     std::fs::create_dir_all(out).unwrap();
     let started = Instant::now();
-    let checked = survey::check(survey::scan(file).unwrap()).unwrap();
+    let checked = survey::check(survey::scan(file).unwrap(), today()).unwrap();
     let t_check = started.elapsed().as_secs_f64();
     let good = checked.good.height();
     let mut scored = pipeline::scored(checked.good.lazy(), &rules)
@@ -191,7 +191,9 @@ fn store_backed() {
 
         // The baseline: the same answers in a Parquet file.
         let parquet = dir.path().join("survey.parquet");
-        let mut frame = survey::check(survey::scan(&csv).unwrap()).unwrap().good;
+        let mut frame = survey::check(survey::scan(&csv).unwrap(), today())
+            .unwrap()
+            .good;
         ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
             .finish(&mut frame)
             .unwrap();
@@ -386,4 +388,10 @@ fn differing_cells(out: &Path, table: &str) -> usize {
             .count();
     }
     differing
+}
+
+/// The latest survey date accepted now.
+fn today() -> i32 {
+    use passerelle_kit::clock::{Clock, SystemClock};
+    survey::latest_day(SystemClock.now())
 }

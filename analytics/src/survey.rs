@@ -5,7 +5,7 @@
 //! | column | accepted values |
 //! |---|---|
 //! | `respondent_id` | 1–64 characters among `A-Z a-z 0-9 . _ -` (a pseudonym, never a name) |
-//! | `surveyed_on` | a date, `YYYY-MM-DD` |
+//! | `surveyed_on` | a date, `YYYY-MM-DD`, from 2000-01-01 to today (see [`latest_day`]) |
 //! | `antenna` | `nord`, `sud`, `est`, `ouest`, `centre` |
 //! | `age_band` | `16-24`, `25-39`, `40-59`, `60-74`, `75+` |
 //! | `has_smartphone`, `has_computer`, `has_internet_home` | `yes`, `no` (also `oui`/`non`, `true`/`false`, `1`/`0`) |
@@ -51,6 +51,19 @@ pub const LINE: &str = "line";
 const PROBLEMS: &str = "__problems";
 /// Rejections described one by one; beyond, they are only counted by field.
 pub const MAX_DESCRIBED: usize = 1_000;
+
+/// The earliest date a survey may carry.
+pub const EARLIEST: &str = "2000-01-01";
+/// [`EARLIEST`] in days since 1970-01-01.
+const EARLIEST_DAY: i32 = 10_957;
+
+/// The latest date a survey may carry at Unix time `now`, in days since 1970-01-01: today where
+/// the day starts first in France (Wallis-et-Futuna, UTC+12), so a survey made today anywhere
+/// the service works — mainland, overseas — is never refused, and a date in the future always
+/// is (it would become every later pathway's baseline and hide the real re-surveys).
+pub fn latest_day(now: i64) -> i32 {
+    i32::try_from((now + 12 * 3600).div_euclid(86_400)).unwrap_or(i32::MAX)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SurveyError {
@@ -102,7 +115,9 @@ pub struct Checked {
 pub fn accepted(field: &str) -> String {
     match field {
         "respondent_id" => "1 to 64 characters among A-Z a-z 0-9 . _ -".into(),
-        "surveyed_on" => "a date as YYYY-MM-DD".into(),
+        "surveyed_on" => {
+            format!("a date as YYYY-MM-DD, from {EARLIEST} to today (not in the future)")
+        }
         "antenna" => ANTENNAS.join(" | "),
         "age_band" => AGE_BANDS.join(" | "),
         f if EQUIPMENT.contains(&f) => "yes | no".into(),
@@ -158,13 +173,15 @@ pub fn scan(path: &Path) -> Result<LazyFrame, SurveyError> {
 /// Reads and checks a survey file: [`scan`] then [`check`], with Polars' own failures on a
 /// damaged file (it asserts on some malformed pages rather than return an error) turned into
 /// a refusal of the file instead of a crash.
-pub fn read_checked(path: &Path) -> Result<Checked, SurveyError> {
-    std::panic::catch_unwind(|| scan(path).and_then(check)).unwrap_or_else(|_| {
-        Err(SurveyError::Format(format!(
-            "{}: this file is damaged and cannot be read: export it again",
-            path.display()
-        )))
-    })
+pub fn read_checked(path: &Path, latest_day: i32) -> Result<Checked, SurveyError> {
+    std::panic::catch_unwind(|| scan(path).and_then(|raw| check(raw, latest_day))).unwrap_or_else(
+        |_| {
+            Err(SurveyError::Format(format!(
+                "{}: this file is damaged and cannot be read: export it again",
+                path.display()
+            )))
+        },
+    )
 }
 
 /// Refuses a Parquet file whose footer points outside the file. Polars trusts those byte
@@ -286,7 +303,7 @@ pub fn decode_age_band(raw: &str) -> Option<&'static str> {
     AGE_BANDS.iter().copied().find(|a| *a == key)
 }
 
-fn typed(field: &str) -> Expr {
+fn typed(field: &str, latest_day: i32) -> Expr {
     match field {
         "respondent_id" => {
             let id = col(field)
@@ -301,17 +318,27 @@ fn typed(field: &str) -> Expr {
             .then(id)
             .otherwise(lit(NULL).cast(DataType::String))
         }
-        "surveyed_on" => col(field)
-            .cast(DataType::String)
-            .str()
-            .strip_chars(lit(NULL))
-            .str()
-            .to_date(StrptimeOptions {
-                format: Some("%Y-%m-%d".into()),
-                strict: false,
-                exact: true,
-                cache: true,
-            }),
+        "surveyed_on" => {
+            let date = col(field)
+                .cast(DataType::String)
+                .str()
+                .strip_chars(lit(NULL))
+                .str()
+                .to_date(StrptimeOptions {
+                    format: Some("%Y-%m-%d".into()),
+                    strict: false,
+                    exact: true,
+                    cache: true,
+                });
+            let day = date.clone().cast(DataType::Int32);
+            when(
+                day.clone()
+                    .gt(lit(latest_day))
+                    .or(day.lt(lit(EARLIEST_DAY))),
+            )
+            .then(lit(NULL).cast(DataType::Date))
+            .otherwise(date)
+        }
         "antenna" => decoded(col(field), decode_antenna, DataType::String, str_column),
         "age_band" => decoded(col(field), decode_age_band, DataType::String, str_column),
         f if EQUIPMENT.contains(&f) => {
@@ -322,8 +349,8 @@ fn typed(field: &str) -> Expr {
 }
 
 /// Checks a frame of text answers: the required columns must be there; each row is kept,
-/// typed, or refused with the reason.
-pub fn check(raw: LazyFrame) -> Result<Checked, SurveyError> {
+/// typed, or refused with the reason. Dates after `latest_day` (see [`latest_day`]) are refused.
+pub fn check(raw: LazyFrame, latest_day: i32) -> Result<Checked, SurveyError> {
     let mut raw = raw;
     let schema = raw.collect_schema()?;
     let missing: Vec<&str> = columns()
@@ -342,7 +369,7 @@ pub fn check(raw: LazyFrame) -> Result<Checked, SurveyError> {
     let mut problems = lit(0u32);
     let mut selected = vec![col(LINE).cast(DataType::UInt64)];
     for (bit, field) in fields.iter().enumerate() {
-        let value = typed(field);
+        let value = typed(field, latest_day);
         problems = problems
             + when(value.clone().is_null())
                 .then(lit(1u32 << bit))

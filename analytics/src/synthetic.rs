@@ -99,7 +99,12 @@ pub fn row(i: u64, n: u64, rng: &mut Rng) -> Row {
     let day = 1 + rng.below(28);
     Row {
         respondent_id: format!("R{i:08}"),
-        surveyed_on: format!("2026-{month:02}-{day:02}"),
+        // December 2025 to November 2026: a year of surveys, all in the past.
+        surveyed_on: if month == 12 {
+            format!("2025-12-{day:02}")
+        } else {
+            format!("2026-{month:02}-{day:02}")
+        },
         antenna: ANTENNAS[rng.below(ANTENNAS.len())],
         age_band,
         equipment,

@@ -56,7 +56,7 @@ fn check(name: &str, bytes: &[u8]) {
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
     // Polars runs inside: whatever it does with a damaged file must come back as a value.
-    match survey::read_checked(&path) {
+    match survey::read_checked(&path, today()) {
         Ok(checked) => {
             for rejection in &checked.rejections {
                 assert!(
@@ -87,4 +87,10 @@ proptest! {
     fn damaged_parquet_surveys(bytes in mutated(valid_parquet())) {
         check("survey.parquet", &bytes);
     }
+}
+
+/// The latest survey date accepted now.
+fn today() -> i32 {
+    use passerelle_kit::clock::{Clock, SystemClock};
+    survey::latest_day(SystemClock.now())
 }

@@ -100,9 +100,10 @@ impl Analytics {
         progress: impl FnMut(usize, usize),
     ) -> Result<ImportReport, ServiceError> {
         let path = path.to_owned();
+        let latest = survey::latest_day(self.clock.now());
         let (checked, rows) = blocking(move || {
-            let checked =
-                survey::read_checked(&path).map_err(|e| ServiceError::invalid(e.to_string()))?;
+            let checked = survey::read_checked(&path, latest)
+                .map_err(|e| ServiceError::invalid(e.to_string()))?;
             let rows = answers::from_frame(&checked.good).map_err(ServiceError::internal)?;
             Ok((checked, rows))
         })
@@ -157,10 +158,12 @@ impl Analytics {
                 None
             }
         };
+        let latest = survey::latest_day(self.clock.now());
         let answer = blocking(move || {
             let lf =
                 survey::from_text(&[text]).map_err(|e| ServiceError::invalid(e.to_string()))?;
-            let checked = survey::check(lf).map_err(|e| ServiceError::invalid(e.to_string()))?;
+            let checked =
+                survey::check(lf, latest).map_err(|e| ServiceError::invalid(e.to_string()))?;
             if !checked.rejections.is_empty() {
                 let reasons: Vec<String> = checked
                     .rejections

@@ -324,6 +324,36 @@ async fn pathways_need_a_mandate_and_say_what_is_wrong() {
         "{}",
         bad.message()
     );
+    // A date in the future would become every later pathway's baseline and hide the real
+    // re-surveys; one before 2000 is a typo too. Today is accepted wherever it is in France.
+    for (date, refused) in [
+        ("2099-01-01", true),
+        ("1999-12-31", true),
+        (tomorrow_everywhere().as_str(), true),
+        (today_utc().as_str(), false),
+    ] {
+        let result = advisor
+            .clone()
+            .record_response(pb::RecordResponseRequest {
+                answer: Some(pb::SurveyAnswer {
+                    respondent_id: "R-dates".into(),
+                    ..answer(date, ["alone"; 8])
+                }),
+                beneficiary_id: String::new(),
+            })
+            .await;
+        match (refused, result) {
+            (true, Err(status)) => assert!(
+                status.code() == tonic::Code::InvalidArgument
+                    && status.message().contains(&format!(
+                        "surveyed_on `{date}`: expected a date as YYYY-MM-DD, from 2000-01-01 to today (not in the future)"
+                    )),
+                "{date}: {status:?}"
+            ),
+            (false, Ok(_)) => {}
+            (refused, other) => panic!("{date}: refused {refused}, got {other:?}"),
+        }
+    }
     let anonymous = app
         .client(None)
         .get_respondent(pb::GetRespondentRequest {
@@ -332,4 +362,30 @@ async fn pathways_need_a_mandate_and_say_what_is_wrong() {
         .await
         .unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+}
+
+/// A date as `YYYY-MM-DD`, `days` from today in UTC.
+fn day_from_today(days: i64) -> String {
+    use passerelle_kit::clock::{Clock, SystemClock};
+    let day = SystemClock.now().div_euclid(86_400) + days;
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn today_utc() -> String {
+    day_from_today(0)
+}
+
+/// A day that has started nowhere in France yet.
+fn tomorrow_everywhere() -> String {
+    day_from_today(2)
 }

@@ -98,16 +98,17 @@ async fn bad_rows_are_reported_with_line_and_field_and_good_rows_kept() {
         "R5;2026-03-03;est;40-59;yes;yes;maybe;alone;alone;alone;alone;alone;alone;alone;sometimes;",
         "R1;2026-03-02;nord;60-74;yes;no;yes;alone;alone;alone;alone;alone;alone;alone;alone;again",
         "Jean Dupont;2026-03-04;ouest;16-24;yes;yes;yes;alone;alone;alone;alone;alone;alone;alone;alone;",
+        "R6;2099-01-01;est;40-59;yes;yes;yes;alone;alone;alone;alone;alone;alone;alone;alone;",
     ]
     .join("\n");
     let path = write(&app, "messy.csv", &text);
     let report = app.service.import_file(&path, |_, _| {}).await.unwrap();
-    assert_eq!(report.rows, 7);
+    assert_eq!(report.rows, 8);
     assert_eq!(
         report.imported, 1,
         "only R1's first answer is good: {report:?}"
     );
-    assert_eq!(report.rejected_rows, 6);
+    assert_eq!(report.rejected_rows, 7);
     let described: Vec<(u64, &str, &str)> = report
         .rejections
         .iter()
@@ -123,6 +124,7 @@ async fn bad_rows_are_reported_with_line_and_field_and_good_rows_kept() {
             (6, "spot_scam", "sometimes"),
             (7, "respondent_id", "R1 on 2026-03-02"),
             (8, "respondent_id", "Jean Dupont"),
+            (9, "surveyed_on", "2099-01-01"),
         ]
     );
     let accepted: Vec<&str> = report
@@ -131,7 +133,10 @@ async fn bad_rows_are_reported_with_line_and_field_and_good_rows_kept() {
         .map(|r| r.accepted.as_str())
         .collect();
     assert_eq!(accepted[0], "nord | sud | est | ouest | centre");
-    assert_eq!(accepted[1], "a date as YYYY-MM-DD");
+    assert_eq!(
+        accepted[1],
+        "a date as YYYY-MM-DD, from 2000-01-01 to today (not in the future)"
+    );
     assert_eq!(accepted[2], "cannot | with_help | alone");
     assert_eq!(accepted[3], "yes | no");
     assert!(
