@@ -126,7 +126,9 @@ def test_the_readme_grpcurl_examples_work(platform):
     only the addresses (random ports here), the admin's password and the token are filled in."""
     assert GRPCURL and os.access(GRPCURL, os.X_OK), "PASSERELLE_GRPCURL must name grpcurl (scripts/go-tools.sh path grpcurl)"
     commands = readme_grpcurl_commands()
-    assert len(commands) >= 5, commands
+    assert len(commands) >= 7, commands
+    # Signing in first: the README's other examples use its token as `$TOKEN`.
+    commands.sort(key=lambda command: not command[-1].endswith("/Login"))
     token = None
     outputs = []
     for command in commands:
@@ -149,3 +151,7 @@ def test_the_readme_grpcurl_examples_work(platform):
     assert "passerelle.platform.v1.Platform" in said["list"]
     assert json.loads(said["passerelle.identity.v1.Identity/CreateAccount"])["account"]["username"] == "agent.nord"
     assert "version" in json.loads(said["passerelle.platform.v1.Platform/Info"])
+    saved = json.loads(said["passerelle.identity.v1.Identity/SaveStructure"])
+    assert saved["id"] == "pimms-amiens", saved
+    listed = json.loads(said["passerelle.identity.v1.Identity/ListStructures"])["structures"]
+    assert {"id": "pimms-amiens", "displayName": "PIMMS Amiens Métropole", "kind": "STRUCTURE_KIND_ASSOCIATION"} in listed, listed

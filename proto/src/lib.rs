@@ -57,3 +57,20 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/passerelle_descriptor.bin"));
 
 pub use prost_types;
+
+/// The RPC names of a service (e.g. `passerelle.identity.v1.Identity`), read from
+/// [`FILE_DESCRIPTOR_SET`]: the access matrices of the tests check they cover every one.
+pub fn rpc_names(service: &str) -> Vec<String> {
+    use prost::Message;
+    let Ok(set) = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET) else {
+        return Vec::new();
+    };
+    let (package, name) = service.rsplit_once('.').unwrap_or(("", service));
+    set.file
+        .iter()
+        .filter(|file| file.package() == package)
+        .flat_map(|file| file.service.iter())
+        .filter(|s| s.name() == name)
+        .flat_map(|s| s.method.iter().map(|m| m.name().to_owned()))
+        .collect()
+}

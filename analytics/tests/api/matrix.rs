@@ -271,7 +271,10 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
             }
         }
     }
-    assert_eq!(MATRIX.len(), 7, "every analytics RPC is in the matrix");
+    passerelle_kit::testing::assert_every_rpc(
+        "passerelle.analytics.v1.Analytics",
+        MATRIX.iter().map(|(rpc, _, _)| format!("{rpc:?}")),
+    );
     assert!(
         wrong.is_empty(),
         "{} wrong cells:\n{}",

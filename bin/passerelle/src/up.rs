@@ -108,6 +108,15 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     identity
         .erasure_journal
         .get_or_insert_with(|| data_dir.join("erasures.journal"));
+    if identity.structures.is_none() {
+        // A first run starts with the example city's structures, in a file to edit.
+        let file = data_dir.join("structures.toml");
+        if !file.exists() {
+            std::fs::write(&file, passerelle_identity::config::EXAMPLE_STRUCTURES)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        identity.structures = Some(file);
+    }
     let generated_password = identity.bootstrap_admin_password.is_none();
     if generated_password {
         identity.bootstrap_admin_password = Some(Hidden::new(random_password()?));

@@ -245,6 +245,14 @@ async fn acknowledged_writes_survive_killed_services_and_restarted_engines() {
             format!("{identity_url}/realms/passerelle"),
         ),
         ("PASSERELLE_BOOTSTRAP_ADMIN_PASSWORD".into(), SECRET.into()),
+        (
+            "PASSERELLE_STRUCTURES".into(),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../deploy/structures.example.toml"
+            )
+            .into(),
+        ),
         ("PASSERELLE_ARGON2_MEMORY_KIB".into(), "1024".into()),
         ("PASSERELLE_ARGON2_PASSES".into(), "1".into()),
         (

@@ -165,7 +165,9 @@ impl Mandate {
     }
 
     /// The mandate in plain French words, for the beneficiary.
-    pub fn summary_fr(&self, now: i64) -> String {
+    /// The mandate in plain French for the person, naming the structure as `structure_name`
+    /// (its display name in the registry).
+    pub fn summary_fr(&self, now: i64, structure_name: &str) -> String {
         let what: Vec<&str> = self.scopes.iter().map(|s| s.label_fr()).collect();
         let state = if self.revoked_at.is_some() || self.scopes.is_empty() {
             "Cette autorisation a été retirée.".to_owned()
@@ -179,11 +181,10 @@ impl Mandate {
             )
         };
         if what.is_empty() {
-            return format!("{} n'a plus d'autorisation. {state}", self.structure);
+            return format!("{structure_name} n'a plus d'autorisation. {state}");
         }
         format!(
-            "Vous autorisez {} à {}. {state} Vous pouvez la retirer quand vous voulez.",
-            self.structure,
+            "Vous autorisez {structure_name} à {}. {state} Vous pouvez la retirer quand vous voulez.",
             join_fr(&what)
         )
     }
@@ -519,9 +520,9 @@ mod tests {
     fn the_summary_speaks_plain_french() {
         let m = mandate(&[Scope::Documents, Scope::Procedures], 86_400 * 30);
         assert_eq!(
-            m.summary_fr(0),
-            "Vous autorisez ccas-nord à voir et gérer vos documents et faire vos démarches et mettre à jour vos coordonnées. Elle prend fin dans 30 jours. Vous pouvez la retirer quand vous voulez."
+            m.summary_fr(0, "CCAS d'Amiens, antenne Nord"),
+            "Vous autorisez CCAS d'Amiens, antenne Nord à voir et gérer vos documents et faire vos démarches et mettre à jour vos coordonnées. Elle prend fin dans 30 jours. Vous pouvez la retirer quand vous voulez."
         );
-        assert!(m.summary_fr(86_400 * 31).contains("terminée"));
+        assert!(m.summary_fr(86_400 * 31, "ccas-nord").contains("terminée"));
     }
 }

@@ -219,3 +219,21 @@ pub fn bearer(token: &str) -> impl tonic::service::Interceptor + Clone + use<> {
         Ok(request)
     }
 }
+
+/// Asserts that an access matrix covers every RPC `service` (e.g.
+/// `passerelle.identity.v1.Identity`) serves, by name, and no other: a new RPC without its row
+/// fails the matrix test.
+pub fn assert_every_rpc(service: &str, covered: impl IntoIterator<Item = String>) {
+    let mut covered: Vec<String> = covered.into_iter().collect();
+    let mut served = passerelle_proto::rpc_names(service);
+    covered.sort();
+    served.sort();
+    assert!(
+        !served.is_empty(),
+        "{service} serves no RPC: is the name right?"
+    );
+    assert_eq!(
+        covered, served,
+        "every RPC of {service} is in the access matrix"
+    );
+}

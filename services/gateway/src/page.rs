@@ -239,6 +239,33 @@ impl Ctx {
         self.session.as_ref().map(|(_, s)| s)
     }
 
+    /// The registered structures, by name (none when the identity service cannot say: pages
+    /// then show ids).
+    pub async fn structures(&self) -> Vec<id::Structure> {
+        match self
+            .app
+            .backend
+            .identity(self.token(), &self.client)
+            .list_structures(id::ListStructuresRequest {})
+            .await
+        {
+            Ok(reply) => reply.into_inner().structures,
+            Err(status) => {
+                tracing::warn!(%status, "structures not listed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The name people read for structure `id` (the id when the registry has no name).
+    pub async fn structure_name(&self, structure: &str) -> String {
+        self.structures()
+            .await
+            .into_iter()
+            .find(|s| s.id == structure)
+            .map_or_else(|| structure.to_owned(), |s| s.display_name)
+    }
+
     /// The CSRF token this page's forms carry.
     pub fn csrf(&self) -> &str {
         match &self.session {

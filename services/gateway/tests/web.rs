@@ -432,8 +432,9 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
         .unwrap();
     assert!(
         summary.contains("voir ses papiers, en ajouter et les partager")
-            && summary.contains("Pendant 1 mois."),
-        "{summary}"
+            && summary.contains("Pendant 1 mois.")
+            && summary.contains("CCAS d&#39;Amiens, antenne Nord"),
+        "the structure by its name: {summary}"
     );
     let wrong = agent
         .post(format!("{}/personnes/{person_id}/mandat", p.web))
@@ -569,7 +570,9 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
         .await
         .unwrap();
     assert!(
-        helpers.contains("ccas-nord") && helpers.contains("a ajouté un document"),
+        helpers.contains("CCAS d&#39;Amiens, antenne Nord")
+            && !helpers.contains("ccas-nord")
+            && helpers.contains("a ajouté un document"),
         "{helpers}"
     );
     let mandate = text_after(&helpers, "action=\"/qui-m-aide/");

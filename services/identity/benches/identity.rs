@@ -32,6 +32,11 @@ fn main() {
             sms: None,
             bootstrap_admin: Some(("admin".into(), "a bench passphrase".into())),
             erasure_journal: None,
+            structures: passerelle_identity::config::parse_structures(
+                passerelle_identity::config::EXAMPLE_STRUCTURES,
+                "the example",
+            )
+            .unwrap(),
         };
         let issuer_url = config.issuer_url();
         let running = passerelle_identity::start(config, CancellationToken::new())

@@ -10,6 +10,7 @@ use passerelle_kit::config::{Hidden, parse_duration};
 use passerelle_kit::secrets::MasterKey;
 use passerelle_sms::{SmppSender, SmppUrl, SmsSender};
 
+use crate::domain::{Structure, StructureKind};
 use crate::keycloak::KeycloakSettings;
 use crate::run::{IdentityConfig, IdpChoice};
 
@@ -65,6 +66,12 @@ pub struct IdentityArgs {
     /// <data-dir>/erasures.journal; keep it on other storage than the backups.
     #[arg(long, env = "PASSERELLE_ERASURE_JOURNAL")]
     pub erasure_journal: Option<std::path::PathBuf>,
+
+    /// A TOML file of the structures accounts and mandates may name (`[[structure]]` with
+    /// `id`, `name`, `kind`), registered at start when missing; admins change them with
+    /// SaveStructure. See deploy/structures.example.toml.
+    #[arg(long, env = "PASSERELLE_STRUCTURES")]
+    pub structures: Option<std::path::PathBuf>,
 
     /// Username of the first admin, made at start when free.
     #[arg(long, env = "PASSERELLE_BOOTSTRAP_ADMIN", default_value = "admin")]
@@ -134,8 +141,58 @@ impl IdentityArgs {
                 .as_ref()
                 .map(|password| (self.bootstrap_admin.clone(), password.expose().to_owned())),
             erasure_journal: self.erasure_journal.clone(),
+            structures: match &self.structures {
+                Some(path) => read_structures(path)?,
+                None => Vec::new(),
+            },
         })
     }
+}
+
+/// The example structures file (a city with four CCAS antennas): what `up` starts with, and
+/// what the tests use.
+pub const EXAMPLE_STRUCTURES: &str = include_str!("../../../deploy/structures.example.toml");
+
+/// The structures of a `--structures` file.
+pub fn read_structures(path: &std::path::Path) -> Result<Vec<Structure>, ServiceError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ServiceError::invalid(format!(
+            "cannot read the structures file {}: {e}",
+            path.display()
+        ))
+    })?;
+    parse_structures(&text, &path.display().to_string())
+}
+
+/// The structures of a structures file's text; `origin` names it in errors.
+pub fn parse_structures(text: &str, origin: &str) -> Result<Vec<Structure>, ServiceError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        structure: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        id: String,
+        name: String,
+        kind: String,
+    }
+    let place = origin;
+    let file: File = toml::from_str(text).map_err(|e| {
+        ServiceError::invalid(format!(
+            "the structures file {place} does not read: {e}expected [[structure]] entries with id, name and kind"
+        ))
+    })?;
+    file.structure
+        .iter()
+        .map(|entry| {
+            StructureKind::parse(&entry.kind)
+                .and_then(|kind| Structure::parse(&entry.id, &entry.name, kind))
+                .map_err(|e| ServiceError::invalid(format!("{place}: {e}")))
+        })
+        .collect()
 }
 
 /// The built-in issuer's URL (`iss`) for the identity service reached at `public_url`.

@@ -348,6 +348,60 @@ pub fn parse_structure(raw: &str) -> Result<String, ServiceError> {
     }
 }
 
+/// What a structure is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StructureKind {
+    Ccas,
+    FranceServices,
+    Association,
+    Library,
+    TownHall,
+    Other,
+}
+
+impl StructureKind {
+    /// The kinds as a `--structures` file names them.
+    pub const NAMES: &'static str = "ccas, france_services, association, library, town_hall, other";
+
+    pub fn parse(raw: &str) -> Result<Self, ServiceError> {
+        serde_json::from_value(serde_json::Value::String(raw.trim().to_lowercase())).map_err(|_| {
+            invalid(format!(
+                "structure kind `{raw}` is not known: expected one of {}",
+                Self::NAMES
+            ))
+        })
+    }
+}
+
+/// A structure of the registry: what accounts and mandates name, and what people read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Structure {
+    pub id: String,
+    pub display_name: String,
+    pub kind: StructureKind,
+}
+
+impl Structure {
+    pub fn parse(id: &str, display_name: &str, kind: StructureKind) -> Result<Self, ServiceError> {
+        let id = parse_structure(id)?;
+        let name = display_name
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if name.is_empty() || name.chars().count() > 120 {
+            return Err(invalid(format!(
+                "display name `{display_name}` is not accepted: expected 1 to 120 characters, e.g. CCAS d'Amiens, antenne Nord"
+            )));
+        }
+        Ok(Self {
+            id,
+            display_name: name,
+            kind,
+        })
+    }
+}
+
 /// PINs a guesser tries first: one digit repeated, a run up or down, and the most common
 /// six-digit PINs in published leaks. Refused when a PIN is set.
 fn is_weak_pin(pin: &str) -> bool {
@@ -761,5 +815,27 @@ mod tests {
         assert!(PersonName::parse("given name", "  ").is_err());
         assert_eq!(parse_structure("CCAS-Nord").unwrap(), "ccas-nord");
         assert!(parse_structure("ccas nord").is_err());
+        let nord = Structure::parse(
+            "CCAS-Nord",
+            "  CCAS d'Amiens,  antenne Nord ",
+            StructureKind::Ccas,
+        )
+        .unwrap();
+        assert_eq!(
+            (nord.id.as_str(), nord.display_name.as_str()),
+            ("ccas-nord", "CCAS d'Amiens, antenne Nord")
+        );
+        assert!(Structure::parse("ccas-nord", " ", StructureKind::Ccas).is_err());
+        assert!(Structure::parse("ccas-nord", &"x".repeat(121), StructureKind::Ccas).is_err());
+        assert_eq!(
+            StructureKind::parse("France_Services").unwrap(),
+            StructureKind::FranceServices
+        );
+        assert!(
+            StructureKind::parse("mairie")
+                .unwrap_err()
+                .to_string()
+                .contains("expected one of ccas, france_services")
+        );
     }
 }

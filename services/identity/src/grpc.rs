@@ -13,7 +13,7 @@ use tonic::{Request, Status};
 
 use crate::domain::{
     Account, BirthDate, DocumentKind, IdentityDocument, Language, MandateDuration, PersonName,
-    Phone, Secret, StoredRole, Username, parse_structure,
+    Phone, Secret, StoredRole, Structure, StructureKind, Username, parse_structure,
 };
 use crate::service::{AccountChanges, Identity, NewAccount, Presence, Sheet, Signature};
 
@@ -142,7 +142,15 @@ fn to_pb_sheet(sheet: Sheet) -> pb::RecoverySheet {
     }
 }
 
-fn to_pb_mandate(mandate: &Mandate, now: i64) -> pb::Mandate {
+fn to_pb_mandate(
+    mandate: &Mandate,
+    now: i64,
+    names: &std::collections::BTreeMap<String, String>,
+) -> pb::Mandate {
+    let structure_name = names
+        .get(&mandate.structure)
+        .cloned()
+        .unwrap_or_else(|| mandate.structure.clone());
     pb::Mandate {
         id: mandate.id.clone(),
         beneficiary_id: mandate.beneficiary_id.clone(),
@@ -158,7 +166,48 @@ fn to_pb_mandate(mandate: &Mandate, now: i64) -> pb::Mandate {
         recorded_by: mandate.consent.recorded_by().unwrap_or_default().to_owned(),
         revoked: mandate.revoked_at.is_some(),
         live: mandate.is_live(now),
-        summary: mandate.summary_fr(now),
+        summary: mandate.summary_fr(now, &structure_name),
+        structure_name,
+    }
+}
+
+fn to_pb_structure(structure: &Structure) -> pb::Structure {
+    let kind = match structure.kind {
+        StructureKind::Ccas => pb::StructureKind::Ccas,
+        StructureKind::FranceServices => pb::StructureKind::FranceServices,
+        StructureKind::Association => pb::StructureKind::Association,
+        StructureKind::Library => pb::StructureKind::Library,
+        StructureKind::TownHall => pb::StructureKind::TownHall,
+        StructureKind::Other => pb::StructureKind::Other,
+    };
+    pb::Structure {
+        id: structure.id.clone(),
+        display_name: structure.display_name.clone(),
+        kind: kind as i32,
+    }
+}
+
+fn structure_kind(value: i32) -> Result<StructureKind, Status> {
+    Ok(match pb::StructureKind::try_from(value) {
+        Ok(pb::StructureKind::Ccas) => StructureKind::Ccas,
+        Ok(pb::StructureKind::FranceServices) => StructureKind::FranceServices,
+        Ok(pb::StructureKind::Association) => StructureKind::Association,
+        Ok(pb::StructureKind::Library) => StructureKind::Library,
+        Ok(pb::StructureKind::TownHall) => StructureKind::TownHall,
+        Ok(pb::StructureKind::Other) => StructureKind::Other,
+        _ => {
+            return Err(invalid(
+                "kind is required: expected STRUCTURE_KIND_CCAS, STRUCTURE_KIND_FRANCE_SERVICES, STRUCTURE_KIND_ASSOCIATION, STRUCTURE_KIND_LIBRARY, STRUCTURE_KIND_TOWN_HALL or STRUCTURE_KIND_OTHER",
+            ));
+        }
+    })
+}
+
+impl IdentityGrpc {
+    /// One mandate as a reply, with its structure's display name.
+    async fn mandate_reply(&self, mandate: &Mandate) -> Reply<pb::Mandate> {
+        let names = self.service.structure_names().await?;
+        ok(to_pb_mandate(mandate, self.service.now(), &names))
     }
 }
 
@@ -433,7 +482,7 @@ impl IdentityRpc for IdentityGrpc {
                 &source,
             )
             .await?;
-        ok(to_pb_mandate(&mandate, self.service.now()))
+        self.mandate_reply(&mandate).await
     }
 
     async fn request_mandate_consent(
@@ -469,7 +518,7 @@ impl IdentityRpc for IdentityGrpc {
             .service
             .confirm_mandate_consent(&caller, id, code)
             .await?;
-        ok(to_pb_mandate(&mandate, self.service.now()))
+        self.mandate_reply(&mandate).await
     }
 
     async fn revoke_mandate(
@@ -483,7 +532,7 @@ impl IdentityRpc for IdentityGrpc {
             .service
             .revoke_mandate(&caller, beneficiary, mandate_id, scopes(&r.scopes)?)
             .await?;
-        ok(to_pb_mandate(&mandate, self.service.now()))
+        self.mandate_reply(&mandate).await
     }
 
     async fn renew_mandate(&self, request: Request<pb::RenewMandateRequest>) -> Reply<pb::Mandate> {
@@ -494,7 +543,7 @@ impl IdentityRpc for IdentityGrpc {
             .service
             .renew_mandate(&caller, beneficiary, mandate_id, duration(r.duration)?)
             .await?;
-        ok(to_pb_mandate(&mandate, self.service.now()))
+        self.mandate_reply(&mandate).await
     }
 
     async fn list_mandates(
@@ -505,9 +554,37 @@ impl IdentityRpc for IdentityGrpc {
         let beneficiary = required("beneficiary_id", &request.beneficiary_id)?.to_owned();
         let now = self.service.now();
         let mandates = self.service.list_mandates(&caller, &beneficiary).await?;
+        let names = self.service.structure_names().await?;
         ok(pb::ListMandatesResponse {
-            mandates: mandates.iter().map(|m| to_pb_mandate(m, now)).collect(),
+            mandates: mandates
+                .iter()
+                .map(|m| to_pb_mandate(m, now, &names))
+                .collect(),
         })
+    }
+
+    async fn list_structures(
+        &self,
+        request: Request<pb::ListStructuresRequest>,
+    ) -> Reply<pb::ListStructuresResponse> {
+        let (caller, _) = grpc::caller(request)?;
+        let structures = self.service.list_structures(&caller).await?;
+        ok(pb::ListStructuresResponse {
+            structures: structures.iter().map(to_pb_structure).collect(),
+        })
+    }
+
+    async fn save_structure(
+        &self,
+        request: Request<pb::SaveStructureRequest>,
+    ) -> Reply<pb::Structure> {
+        let (caller, r) = grpc::caller(request)?;
+        let given = r.structure.unwrap_or_default();
+        let structure =
+            Structure::parse(&given.id, &given.display_name, structure_kind(given.kind)?)?;
+        ok(to_pb_structure(
+            &self.service.save_structure(&caller, structure).await?,
+        ))
     }
 
     async fn list_audit_trail(

@@ -49,6 +49,8 @@ pub struct IdentityConfig {
     pub bootstrap_admin: Option<(String, String)>,
     /// Where erasures are journalled apart from the store, and re-applied at start.
     pub erasure_journal: Option<std::path::PathBuf>,
+    /// Structures registered at start when missing (besides the platform's own).
+    pub structures: Vec<crate::domain::Structure>,
 }
 
 impl std::fmt::Debug for IdentityConfig {
@@ -216,6 +218,13 @@ pub async fn start(
                 }
             },
         );
+    }
+    let seeds: Vec<_> = std::iter::once(crate::service::platform_structure())
+        .chain(config.structures.iter().cloned())
+        .collect();
+    let added = service.seed_structures(&seeds).await?;
+    if added > 0 {
+        tracing::info!(added, "structures registered");
     }
     let bootstrap_admin_created = match &config.bootstrap_admin {
         Some((username, password)) => bootstrap_admin(&service, username, password).await?,

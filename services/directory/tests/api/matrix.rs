@@ -158,7 +158,10 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
             }
         }
     }
-    assert_eq!(MATRIX.len(), 6, "every directory RPC is in the matrix");
+    passerelle_kit::testing::assert_every_rpc(
+        "passerelle.directory.v1.Directory",
+        MATRIX.iter().map(|(rpc, _)| format!("{rpc:?}")),
+    );
     assert!(
         wrong.is_empty(),
         "{} wrong cells:\n{}",

@@ -94,6 +94,13 @@ pub async fn helpers(
         Ok(reply) => reply.into_inner().entries,
         Err(status) => return ctx.failure(&status),
     };
+    let structures = ctx.structures().await;
+    let name_of = |structure: &str| {
+        structures
+            .iter()
+            .find(|s| s.id == structure)
+            .map_or_else(|| structure.to_owned(), |s| s.display_name.clone())
+    };
     let acts = entries
         .iter()
         .map(|e| Act {
@@ -101,7 +108,8 @@ pub async fn helpers(
             who: if e.actor_structure.is_empty() {
                 ctx.tr.t("act-by-you")
             } else {
-                ctx.tr.t1("act-by-structure", "who", &e.actor_structure)
+                ctx.tr
+                    .t1("act-by-structure", "who", name_of(&e.actor_structure))
             },
             what: act_words(&ctx, &e.action),
         })
@@ -113,7 +121,7 @@ pub async fn helpers(
             .filter(|m| m.live)
             .map(|m| {
                 let mut line = mandate_line(&ctx, m);
-                line.how = m.structure.clone();
+                line.how = m.structure_name.clone();
                 line
             })
             .collect(),

@@ -15,6 +15,10 @@ use crate::page::{Chrome, Ctx};
 struct StaffPage {
     chrome: Chrome,
     admin: bool,
+    /// The registered structures an admin chooses among.
+    structures: Vec<id::Structure>,
+    /// The structure chosen last (kept when the form comes back).
+    chosen: String,
     problem: Option<String>,
     made: Option<String>,
 }
@@ -41,6 +45,12 @@ pub async fn form(ctx: Ctx) -> Response {
     ctx.html(&StaffPage {
         chrome: ctx.chrome("staff-title"),
         admin,
+        structures: if admin {
+            ctx.structures().await
+        } else {
+            Vec::new()
+        },
+        chosen: String::new(),
         problem: None,
         made: None,
     })
@@ -128,6 +138,12 @@ pub async fn create(ctx: Ctx, Form(form): Form<StaffForm>) -> Response {
         &StaffPage {
             chrome: ctx.chrome("staff-title"),
             admin,
+            structures: if admin {
+                ctx.structures().await
+            } else {
+                Vec::new()
+            },
+            chosen: form.structure.trim().to_owned(),
             problem,
             made,
         },

@@ -60,6 +60,11 @@ pub async fn platform() -> Platform {
         sms: None,
         bootstrap_admin: Some(("admin".into(), ADMIN_PASSWORD.into())),
         erasure_journal: None,
+        structures: passerelle_identity::config::parse_structures(
+            passerelle_identity::config::EXAMPLE_STRUCTURES,
+            "the example",
+        )
+        .unwrap(),
     };
     let mut base = config.base.clone();
     // The services believe the web front's forwarded address (it calls from the loopback).

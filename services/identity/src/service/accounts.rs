@@ -82,6 +82,7 @@ impl Identity {
         new: NewAccount,
     ) -> Result<(Account, Sheet), ServiceError> {
         let structure = self.creation_structure(principal, &new)?;
+        let structure = self.registered(&structure).await?.id;
         if new.role != Role::Beneficiary {
             new.secret.check_for_staff()?;
         }

@@ -79,7 +79,7 @@ impl Identity {
         beneficiary_secret: &str,
         source: &str,
     ) -> Result<Mandate, ServiceError> {
-        let structure = parse_structure(structure)?;
+        let structure = self.registered(&parse_structure(structure)?).await?.id;
         if scopes.is_empty() {
             return Err(ServiceError::InvalidArgument(
                 "no scope given: expected one or more of documents, alerts, interpreting, pathways, procedures".into(),
@@ -173,7 +173,7 @@ impl Identity {
         if !is_agent(principal) {
             return Err(denied("only an agent asks for a mandate by SMS"));
         }
-        let structure = staff_structure(principal)?;
+        let structure = self.registered(&staff_structure(principal)?).await?;
         if scopes.is_empty() {
             return Err(ServiceError::InvalidArgument(
                 "no scope given: expected one or more of documents, alerts, interpreting, pathways, procedures".into(),
@@ -196,7 +196,7 @@ impl Identity {
         let pending = PendingConsent {
             id: uuid::Uuid::new_v4().to_string(),
             beneficiary_id: beneficiary_id.to_owned(),
-            structure: structure.clone(),
+            structure: structure.id.clone(),
             agent: principal.subject.clone(),
             scopes: scopes.clone(),
             duration_seconds: duration.seconds(),
@@ -205,7 +205,8 @@ impl Identity {
             expires_at: now + CONSENT_TTL,
         };
         let text = format!(
-            "Passerelle : {structure} demande votre accord pour {}. Si vous êtes d'accord, donnez ce code à l'agent : {code}. Sinon, ne faites rien.",
+            "Passerelle : {} demande votre accord pour {}. Si vous êtes d'accord, donnez ce code à l'agent : {code}. Sinon, ne faites rien.",
+            structure.display_name,
             scope_list_fr(&scopes)
         );
         sms.send(phone.as_str(), &text).await?;

@@ -7,7 +7,8 @@
 //! - [`sign_in`]: sign-in, secrets, delegated tokens;
 //! - [`recoveries`]: recovery by the printed sheet, or at the desk;
 //! - [`mandates`]: granting, consenting by SMS, revoking, renewing, the audit trail;
-//! - [`expiry`]: mandates reaching their end.
+//! - [`expiry`]: mandates reaching their end;
+//! - [`structures`]: the registry of structures accounts and mandates name.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,11 +38,13 @@ mod expiry;
 mod mandates;
 mod recoveries;
 mod sign_in;
+mod structures;
 
 pub use accounts::{AccountChanges, NewAccount};
 use expiry::{EXPIRY_INDEX, expiry_index, expiry_key};
 pub use mandates::{ConsentPending, Signature};
 pub use recoveries::{AssistedRecovery, Presence, Sheet};
+pub use structures::platform_structure;
 
 pub const PRODUCER: &str = "identity";
 const ACCOUNTS: &str = "accounts";

@@ -147,6 +147,11 @@ pub async fn spawn_with(idp: IdpChoice, clock: DynClock, admin_name: &str) -> Ap
         sms: Some(Arc::new(sms) as Arc<dyn SmsSender>),
         bootstrap_admin: Some((admin_name.into(), ADMIN_PASSWORD.into())),
         erasure_journal: None,
+        structures: passerelle_identity::config::parse_structures(
+            passerelle_identity::config::EXAMPLE_STRUCTURES,
+            "the example",
+        )
+        .unwrap(),
     };
     let issuer = config.issuer_url();
     let shutdown = CancellationToken::new();

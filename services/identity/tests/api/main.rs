@@ -12,3 +12,4 @@ mod mandates;
 mod matrix;
 mod recovery;
 mod scenario;
+mod structures;

@@ -43,7 +43,10 @@ async fn consent_by_sms_code_grants_a_mandate() {
     let messages = app.smsc.messages.lock().await.clone();
     let (to, text) = messages.last().unwrap();
     assert_eq!(to, "33755443322");
-    assert!(text.contains("ccas-nord demande votre accord"), "{text}");
+    assert!(
+        text.contains("CCAS d'Amiens, antenne Nord demande votre accord"),
+        "the structure's name, not its id: {text}"
+    );
     assert!(text.contains("réserver un interprète"), "{text}");
     let code = app.smsc.last_code("+33755443322").await;
 

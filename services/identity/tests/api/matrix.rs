@@ -57,6 +57,8 @@ enum Rpc {
     RenewMandate,
     ListMandates,
     ListAuditTrail,
+    ListStructures,
+    SaveStructure,
 }
 
 /// `A` allowed, `D` denied, in the order of [`CALLERS`]:
@@ -82,6 +84,8 @@ const MATRIX: &[(Rpc, &str)] = &[
     (Rpc::RenewMandate, "DADADDDDD"),
     (Rpc::ListMandates, "DADAAADDA"),
     (Rpc::ListAuditTrail, "DADDDDDDA"),
+    (Rpc::ListStructures, "DAAAAAAAA"),
+    (Rpc::SaveStructure, "DDDDDDDDA"),
 ];
 
 struct World {
@@ -401,6 +405,20 @@ impl World {
                 })
                 .await
                 .map(drop),
+            Rpc::ListStructures => client
+                .list_structures(pb::ListStructuresRequest {})
+                .await
+                .map(drop),
+            Rpc::SaveStructure => client
+                .save_structure(pb::SaveStructureRequest {
+                    structure: Some(pb::Structure {
+                        id: format!("structure-{}", target.username),
+                        display_name: "Nouvelle antenne".into(),
+                        kind: pb::StructureKind::Other as i32,
+                    }),
+                })
+                .await
+                .map(drop),
         }
     }
 }
@@ -433,10 +451,9 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
         wrong.len(),
         wrong.join("\n")
     );
-    assert_eq!(
-        MATRIX.len(),
-        19,
-        "every RPC of the service is in the matrix"
+    passerelle_kit::testing::assert_every_rpc(
+        "passerelle.identity.v1.Identity",
+        MATRIX.iter().map(|(rpc, _)| format!("{rpc:?}")),
     );
 }
 

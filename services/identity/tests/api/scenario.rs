@@ -52,10 +52,11 @@ pub async fn mandate_story(app: &App, admin: &str, tag: &str) {
         .into_inner();
     assert!(mandate.live);
     assert_eq!(mandate.consent, "self");
+    assert_eq!(mandate.structure_name, "CCAS d'Amiens, antenne Nord");
     assert!(
         mandate
             .summary
-            .starts_with("Vous autorisez ccas-nord à faire vos démarches"),
+            .starts_with("Vous autorisez CCAS d'Amiens, antenne Nord à faire vos démarches"),
         "{}",
         mandate.summary
     );

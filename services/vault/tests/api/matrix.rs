@@ -323,7 +323,10 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
             }
         }
     }
-    assert_eq!(MATRIX.len(), 15, "every vault RPC is in the matrix");
+    passerelle_kit::testing::assert_every_rpc(
+        "passerelle.vault.v1.Vault",
+        MATRIX.iter().map(|(rpc, _, _)| format!("{rpc:?}")),
+    );
     assert!(
         wrong.is_empty(),
         "{} wrong cells:\n{}",

@@ -98,10 +98,10 @@ async fn mandate_page(
         Some(p) => p,
         None => return ctx.message(StatusCode::NOT_FOUND, "error-not-found", None),
     };
-    let structure = ctx
-        .signed_in()
-        .and_then(|s| s.structure.clone())
-        .unwrap_or_default();
+    let structure = match ctx.signed_in().and_then(|s| s.structure.clone()) {
+        Some(structure) => ctx.structure_name(&structure).await,
+        None => String::new(),
+    };
     let summary = summary.then(|| {
         form.scopes()
             .iter()
