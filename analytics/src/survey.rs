@@ -59,8 +59,9 @@ const EARLIEST_DAY: i32 = 10_957;
 
 /// The latest date a survey may carry at Unix time `now`, in days since 1970-01-01: today where
 /// the day starts first in France (Wallis-et-Futuna, UTC+12), so a survey made today anywhere
-/// the service works — mainland, overseas — is never refused, and a date in the future always
-/// is (it would become every later pathway's baseline and hide the real re-surveys).
+/// the service works — mainland, overseas — is never refused, and a date that has not begun
+/// anywhere in France always is (it would become every later pathway's baseline and hide the
+/// real re-surveys). On the mainland, the next day is accepted from noon UTC.
 pub fn latest_day(now: i64) -> i32 {
     i32::try_from((now + 12 * 3600).div_euclid(86_400)).unwrap_or(i32::MAX)
 }

@@ -45,6 +45,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     passerelle_kit::server::check_tls(&args.server).map_err(anyhow::Error::msg)?;
     let _telemetry = passerelle_kit::telemetry::init("passerelle", &args.telemetry)
         .map_err(anyhow::Error::msg)?;
+    // Looked at before the engines make their files: a data directory from an earlier run.
+    let fresh_data_dir = !args.engines.data_dir.join("master.key").exists()
+        && !args.engines.data_dir.join("store.db").exists();
     let engines = args.engines.open().await.map_err(anyhow::Error::msg)?;
     let shutdown = passerelle_kit::shutdown::on_signal();
     engines.keep_retention(args.engines.bus_retention, shutdown.clone());
@@ -109,13 +112,16 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .erasure_journal
         .get_or_insert_with(|| data_dir.join("erasures.journal"));
     if identity.structures.is_none() {
-        // A first run starts with the example city's structures, in a file to edit.
+        // A first run starts with the example city's structures, in a file to edit; a data
+        // directory from before the registry gets none made up (its accounts name its own).
         let file = data_dir.join("structures.toml");
-        if !file.exists() {
+        if fresh_data_dir && !file.exists() {
             std::fs::write(&file, passerelle_identity::config::EXAMPLE_STRUCTURES)
                 .with_context(|| format!("cannot write {}", file.display()))?;
         }
-        identity.structures = Some(file);
+        if file.exists() {
+            identity.structures = Some(file);
+        }
     }
     let generated_password = identity.bootstrap_admin_password.is_none();
     if generated_password {

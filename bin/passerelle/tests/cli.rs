@@ -259,6 +259,35 @@ fn run(args: &[&str]) -> (bool, String) {
 }
 
 #[test]
+fn up_gives_a_fresh_data_directory_the_example_structures_and_an_older_one_none() {
+    let wait_for = |path: &std::path::Path| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !path.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let fresh = tempfile::tempdir().unwrap();
+    let up = start_up(fresh.path(), &[]);
+    let written = fresh.path().join("structures.toml");
+    wait_for(&fresh.path().join("master.key"));
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        passerelle_identity::config::EXAMPLE_STRUCTURES,
+        "a first run writes the example registry, to edit"
+    );
+    drop(up);
+
+    // A data directory from before the registry: its accounts name its own structures, so no
+    // example city is made up for it.
+    let older = tempfile::tempdir().unwrap();
+    std::fs::write(older.path().join("store.db"), b"").unwrap();
+    let up = start_up(older.path(), &[]);
+    wait_for(&older.path().join("master.key"));
+    assert!(!older.path().join("structures.toml").exists());
+    drop(up);
+}
+
+#[test]
 fn bad_engine_urls_fail_with_one_line_naming_the_problem() {
     for (args, expected) in [
         (

@@ -48,6 +48,8 @@ pub enum Invalid {
     NotUrl,
     #[error("is not a date: expected YYYY-MM-DD")]
     NotDate,
+    #[error("is in the future: replaced by today's date")]
+    DateInFuture,
     #[error("is out of range: latitude goes from -90 to 90, longitude from -180 to 180")]
     OutOfRange,
     #[error("is not in France, but would be with latitude and longitude swapped")]

@@ -55,6 +55,7 @@ fn label(value: &str) -> Option<&'static str> {
         "Formé à « DUPLEX » (illettrisme)" => "duplex",
         "Arnia/MedNum BFC (Bourgogne-Franche-Comté)" => "arnia",
         "Collectif ressources et acteurs réemploi (Normandie)" => "ressources-reemploi",
+        "Étapes numériques (La Poste)" => "etapes-numeriques",
         "Fabriques de Territoire" => "fabrique-de-territoire",
         "Les Éclaireurs du numérique (Drôme)" => "les-eclaireurs",
         "Mes Papiers (Métropole de Lyon)" => "mes-papiers",

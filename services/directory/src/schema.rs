@@ -176,6 +176,7 @@ impl Vocabulary {
                 "Formé à « DUPLEX » (illettrisme)",
                 "Arnia/MedNum BFC (Bourgogne-Franche-Comté)",
                 "Collectif ressources et acteurs réemploi (Normandie)",
+                "Étapes numériques (La Poste)",
                 "Fabriques de Territoire",
                 "Les Éclaireurs du numérique (Drôme)",
                 "Mes Papiers (Métropole de Lyon)",
@@ -429,8 +430,16 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Parsed,
     let commune = required("commune")?;
     let code_postal = parse_postcode(&text("code_postal"))
         .map_err(|reason| problem("code_postal", &text("code_postal"), reason))?;
-    let date_maj = parse_date(&text("date_maj"))
+    let mut date_maj = parse_date(&text("date_maj"))
         .map_err(|reason| problem("date_maj", &text("date_maj"), reason))?;
+    // A date still to come would win every merge against real updates.
+    let tomorrow = time::OffsetDateTime::now_utc().date().next_day();
+    if let Some(tomorrow) = tomorrow
+        && date_maj > tomorrow.to_string()
+    {
+        warn("date_maj", &date_maj, Invalid::DateInFuture);
+        date_maj = time::OffsetDateTime::now_utc().date().to_string();
+    }
     let services = vocabulary("services", Vocabulary::Services);
     if services.is_empty() {
         let given = text("services");
@@ -621,9 +630,16 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Parsed,
 
 /// The same reading for one place edited by hand: any doubtful value refuses it, so the
 /// person who typed it fixes it.
+///
+/// A postcode outside its INSEE code's department does not refuse it: real places have them
+/// (communes served by a neighbouring department's post office).
 pub fn parse_strict(get: &dyn Fn(&str) -> String) -> Result<Place, Rejection> {
     let parsed = parse_record(1, get)?;
-    match parsed.warnings.into_iter().next() {
+    match parsed
+        .warnings
+        .into_iter()
+        .find(|w| w.field != "code_postal")
+    {
         Some(doubt) => Err(doubt),
         None => Ok(parsed.place),
     }
@@ -642,8 +658,15 @@ fn department_of_insee(code: &str) -> String {
 }
 
 /// The department a postcode is in, as far as the postcode says: Corsica's `20…` split into
-/// `2A` (200–201) and `2B` (202–206), overseas on three digits.
+/// `2A` (200–201) and `2B` (202–206), overseas on three digits, Saint-Barthélemy (97133) and
+/// Saint-Martin (97150) apart from Guadeloupe.
 fn department_of_postcode(code: &str) -> String {
+    // Saint-Barthélemy and Saint-Martin have Guadeloupe's postcodes, their own INSEE codes.
+    match code {
+        "97133" => return "977".into(),
+        "97150" => return "978".into(),
+        _ => {}
+    }
     if code.starts_with("97") || code.starts_with("98") {
         code.get(..3).unwrap_or(code).to_owned()
     } else if code.starts_with("20") {
@@ -726,9 +749,10 @@ fn parse_insee(raw: &str) -> Result<String, Invalid> {
         code
     };
     // Only ASCII can be a code; checked first, so slicing below is on character boundaries.
+    // Corsica's communes are 2A… and 2B… (since 1976): `20…` is not a commune code.
     let ok = code.len() == 5
         && code.is_ascii()
-        && (code[..2].chars().all(|c| c.is_ascii_digit())
+        && ((code[..2].chars().all(|c| c.is_ascii_digit()) && !code.starts_with("20"))
             || code.starts_with("2A")
             || code.starts_with("2B"))
         && code[2..].chars().all(|c| c.is_ascii_digit());
@@ -881,9 +905,70 @@ mod tests {
         assert_eq!(parse_insee("80021").unwrap(), "80021");
         assert_eq!(parse_insee("2a004").unwrap(), "2A004");
         assert_eq!(parse_insee("1234").unwrap(), "01234");
-        for bad in ["AÉ12", "1é23", "é1234", "800211", "8002x", "ÉÉ"] {
+        for bad in ["AÉ12", "1é23", "é1234", "800211", "8002x", "ÉÉ", "20004"] {
             assert!(parse_insee(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A row of the Amiens kind with `changes` applied.
+    fn row(changes: &[(&str, &str)]) -> impl Fn(&str) -> String {
+        let mut fields: std::collections::HashMap<String, String> = [
+            ("id", "lieu"),
+            ("nom", "Espace numérique"),
+            ("commune", "Amiens"),
+            ("code_postal", "80000"),
+            ("code_insee", "80021"),
+            ("adresse", "1 rue de la République"),
+            ("services", "Aide aux démarches administratives"),
+            ("date_maj", "2026-06-01"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in changes {
+            fields.insert((*k).to_owned(), (*v).to_owned());
+        }
+        move |field: &str| fields.get(field).cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn saint_barthelemy_and_saint_martin_postcodes_agree_with_their_insee_codes() {
+        for (postcode, insee) in [("97133", "97701"), ("97150", "97801"), ("97100", "97105")] {
+            let parsed =
+                parse_record(2, &row(&[("code_postal", postcode), ("code_insee", insee)])).unwrap();
+            assert!(
+                parsed.warnings.is_empty(),
+                "{postcode} {insee}: {:?}",
+                parsed.warnings
+            );
+        }
+        let doubtful = parse_record(2, &row(&[("code_postal", "60000")])).unwrap();
+        assert_eq!(doubtful.warnings[0].field, "code_postal");
+        assert!(
+            parse_strict(&row(&[("code_postal", "60000")])).is_ok(),
+            "a hand edit is not blocked by a postcode outside the INSEE code's department"
+        );
+    }
+
+    #[test]
+    fn a_date_maj_still_to_come_is_replaced_by_today_with_a_warning() {
+        let parsed = parse_record(2, &row(&[("date_maj", "2099-01-01")])).unwrap();
+        let today = time::OffsetDateTime::now_utc().date().to_string();
+        assert_eq!(parsed.place.date_maj, today);
+        assert_eq!(
+            (
+                parsed.warnings[0].field.as_str(),
+                parsed.warnings[0].value.as_str()
+            ),
+            ("date_maj", "2099-01-01")
+        );
+        assert!(parse_strict(&row(&[("date_maj", "2099-01-01")])).is_err());
+        assert!(
+            parse_record(2, &row(&[("date_maj", &today)]))
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
     }
 
     #[test]

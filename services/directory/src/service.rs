@@ -261,10 +261,7 @@ impl Directory {
         if other.id == place.id {
             return None;
         }
-        let valid = |p: &Place| {
-            (!p.pivot.is_empty() && parse_pivot(&p.pivot).as_deref() == Ok(p.pivot.as_str()))
-                .then(|| p.pivot.clone())
-        };
+        let valid = |p: &Place| valid_pivot(&p.pivot).then(|| p.pivot.clone());
         let same_address = match_key(&place.adresse) == match_key(&other.adresse)
             && place.code_postal == other.code_postal;
         match (valid(place), valid(other)) {
@@ -313,13 +310,19 @@ impl Directory {
     }
 
     /// A place already here that `place` duplicates.
-    fn duplicate_of(index: &Index, place: &Place) -> Option<(String, String)> {
+    /// Judged against the latest version of each place: the one this import holds for it
+    /// (`pending`, merged but not yet written) rather than the index's.
+    fn duplicate_of(index: &Index, pending: &[Place], place: &Place) -> Option<(String, String)> {
         let (lat, lon) = (place.latitude?, place.longitude?);
         index
             .within(lat, lon, DUPLICATE_RADIUS_M)
             .into_iter()
             .find_map(|other| {
-                Self::alike(place, &other.place).map(|why| (other.place.id.clone(), why))
+                let latest = pending
+                    .iter()
+                    .find(|p| p.id == other.place.id)
+                    .unwrap_or(&other.place);
+                Self::alike(place, latest).map(|why| (other.place.id.clone(), why))
             })
     }
 
@@ -362,7 +365,7 @@ impl Directory {
             let (indexed, duplicate) = self.read_index(|index| {
                 (
                     index.get(&place.id).is_some(),
-                    Self::duplicate_of(index, &place),
+                    Self::duplicate_of(index, &pending, &place),
                 )
             })?;
             let duplicate = duplicate.or_else(|| {
@@ -418,6 +421,12 @@ impl Directory {
                     place
                 }
             };
+            // A place this import already wrote to another department leaves it.
+            if let Some(earlier) = pending.iter().find(|p| p.id == saved.id)
+                && earlier.department() != saved.department()
+            {
+                batch.push(Mutation::delete(PLACES, earlier.department(), &saved.id));
+            }
             batch.extend(self.moved(&saved));
             batch.extend(self.mutations(&saved, principal));
             match pending.iter_mut().find(|p| p.id == saved.id) {
@@ -520,13 +529,20 @@ impl Directory {
 pub fn merge(existing: Place, other: &Place) -> Place {
     let rank = |p: &Place| (postcode_agrees(p), p.date_maj.clone(), completeness(p));
     if rank(other) > rank(&existing) {
-        let id = existing.id.clone();
+        // The place keeps its id, and with it the source that id comes from.
+        let (id, source) = (existing.id.clone(), existing.source.clone());
         let mut survivor = fill_from(other.clone(), &existing);
         survivor.id = id;
+        survivor.source = source;
         survivor
     } else {
         fill_from(existing, other)
     }
+}
+
+/// A pivot the schema's rules accept (a SIRET whose check digit is right, an RNA number).
+fn valid_pivot(pivot: &str) -> bool {
+    !pivot.is_empty() && parse_pivot(pivot).as_deref() == Ok(pivot)
 }
 
 /// How many of a place's fields hold something.
@@ -552,6 +568,10 @@ fn fill_from(mut existing: Place, other: &Place) -> Place {
         }
     };
     fill(&mut existing.pivot, &other.pivot);
+    // A SIRET kept as written (its check digit wrong) gives way to a valid one.
+    if !valid_pivot(&existing.pivot) && valid_pivot(&other.pivot) {
+        existing.pivot.clone_from(&other.pivot);
+    }
     fill(&mut existing.code_insee, &other.code_insee);
     if existing.latitude.is_none() {
         (existing.latitude, existing.longitude) = (other.latitude, other.longitude);

@@ -308,3 +308,28 @@ async fn the_better_record_survives_a_merge() {
         ("+33322979999", "2026-11-15")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_merged_in_this_import_is_judged_as_it_now_is() {
+    let app = spawn_app().await;
+    app.import(pb::Format::Csv, file(&[Row::new("known", 0)]))
+        .await
+        .unwrap();
+    // Two more sources list the same spot under two different SIRETs: the first merges (the
+    // place had none), the second no longer can — the place now carries the first's SIRET.
+    let first = Row::new("source-a", 0).set("pivot", "77567227210164");
+    let second = Row::new("source-b", 0).set("pivot", "44306184100047");
+    let report = app
+        .import(pb::Format::Csv, file(&[first, second]))
+        .await
+        .unwrap();
+    let merged: Vec<&str> = report
+        .merged
+        .iter()
+        .map(|m| m.imported_id.as_str())
+        .collect();
+    assert_eq!(merged, ["source-a"], "{report:?}");
+    assert_eq!(report.imported, 1, "{report:?}");
+    assert_eq!(place(&app, "known").await.pivot, "77567227210164");
+    assert_eq!(place(&app, "source-b").await.pivot, "44306184100047");
+}

@@ -8,7 +8,7 @@ use passerelle_kit::auth::Principal;
 use passerelle_store::Table;
 
 use super::{Identity, denied, is_admin};
-use crate::domain::{Structure, StructureKind};
+use crate::domain::{Structure, StructureKind, parse_structure};
 
 const STRUCTURES: Table<Structure> = Table::new("structures");
 /// The registry is small (a city's structures): one partition.
@@ -73,14 +73,26 @@ impl Identity {
                 .await?
             {
                 added += 1;
+            } else if let Some(registered) =
+                STRUCTURES.get(&*self.store, ALL, &structure.id).await?
+                && registered != *structure
+            {
+                tracing::warn!(
+                    structure = %structure.id,
+                    file = %structure.display_name,
+                    registry = %registered.display_name,
+                    "the structures file differs from the registry, which is kept: change it with SaveStructure"
+                );
             }
         }
         Ok(added)
     }
 
-    /// The registered structure `id`, or a refusal naming the registered ones.
+    /// The registered structure `id` (case folded: a token's `CCAS-Nord` is `ccas-nord`), or a
+    /// refusal naming the registered ones.
     pub(super) async fn registered(&self, id: &str) -> Result<Structure, ServiceError> {
-        if let Some(structure) = STRUCTURES.get(&*self.store, ALL, id).await? {
+        let id = parse_structure(id)?;
+        if let Some(structure) = STRUCTURES.get(&*self.store, ALL, &id).await? {
             return Ok(structure);
         }
         let known: Vec<String> = self
