@@ -239,13 +239,21 @@ impl Ctx {
         self.session.as_ref().map(|(_, s)| s)
     }
 
+    /// The identity service, as the signed-in person (or nobody) from this browser's address.
+    pub fn identity(&self) -> crate::backend::Identity {
+        self.app.backend.identity(self.token(), &self.client)
+    }
+
+    /// The vault, as the signed-in person from this browser's address.
+    pub fn vault(&self) -> crate::backend::Vault {
+        self.app.backend.vault(self.token(), &self.client)
+    }
+
     /// The registered structures, by name (none when the identity service cannot say: pages
     /// then show ids).
     pub async fn structures(&self) -> Vec<id::Structure> {
         match self
-            .app
-            .backend
-            .identity(self.token(), &self.client)
+            .identity()
             .list_structures(id::ListStructuresRequest {})
             .await
         {

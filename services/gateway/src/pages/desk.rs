@@ -61,9 +61,7 @@ pub async fn search(ctx: Ctx, Query(query): Query<SearchQuery>) -> Response {
         return ctx.html(&page);
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .search_accounts(id::SearchAccountsRequest {
             query: query.q.trim().to_owned(),
             birth_date: query.naissance.trim().to_owned(),

@@ -71,7 +71,7 @@ pub async fn helpers(
         return ctx.to_sign_in();
     };
     let person = session.subject.clone();
-    let identity = ctx.app.backend.identity(ctx.token(), &ctx.client);
+    let identity = ctx.identity();
     let mandates = match identity
         .clone()
         .list_mandates(id::ListMandatesRequest {
@@ -143,9 +143,7 @@ pub async fn revoke(
         return ctx.forbidden_form();
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .revoke_mandate(id::RevokeMandateRequest {
             mandate_id,
             beneficiary_id: session.subject.clone(),
@@ -212,9 +210,7 @@ pub async fn change_secret(ctx: Ctx, Form(form): Form<SecretForm>) -> Response {
         return again(&ctx, "secret-mismatch");
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .change_secret(id::ChangeSecretRequest {
             current_secret: form.current.clone(),
             new_secret: form.new.clone(),

@@ -129,9 +129,7 @@ pub async fn list(ctx: Ctx) -> Response {
         return ctx.to_sign_in();
     };
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .list_documents(pb::ListDocumentsRequest {
             owner_id: session.subject.clone(),
             ..Default::default()
@@ -163,9 +161,7 @@ pub async fn show(ctx: Ctx, Path(id): Path<String>) -> Response {
         return ctx.to_sign_in();
     };
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .get_document(pb::GetDocumentRequest {
             owner_id: session.subject.clone(),
             document_id: id,
@@ -261,9 +257,7 @@ pub async fn download(ctx: Ctx, Path(id): Path<String>) -> Response {
         return ctx.to_sign_in();
     };
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .download(pb::DownloadRequest {
             owner_id: session.subject.clone(),
             document_id: id,
@@ -311,9 +305,7 @@ pub async fn share(ctx: Ctx, Path(id): Path<String>, Form(form): Form<ShareForm>
         },
     };
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .create_share(pb::CreateShareRequest {
             owner_id: session.subject.clone(),
             document_ids: vec![id],

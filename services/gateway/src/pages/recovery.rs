@@ -115,9 +115,7 @@ pub async fn start(
         );
     };
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .start_assisted_recovery(id::StartAssistedRecoveryRequest {
             account_id: person_id,
             verification: form.note.trim().chars().take(200).collect(),
@@ -197,9 +195,7 @@ pub async fn approve(ctx: Ctx, Form(form): Form<ApproveForm>) -> Response {
         number: form.document_number.trim().to_owned(),
     });
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .approve_assisted_recovery(id::ApproveAssistedRecoveryRequest {
             recovery_id: form.recovery_id.trim().to_owned(),
             new_secret: form.pin.clone(),

@@ -99,9 +99,7 @@ async fn documents(ctx: &Ctx, code: &str) -> Response {
         return refused(ctx, StatusCode::UNPROCESSABLE_ENTITY, "share-code-missing");
     }
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .open_share(pb::OpenShareRequest {
             code: code.to_owned(),
         })
@@ -154,9 +152,7 @@ pub async fn download(ctx: Ctx, Form(form): Form<DownloadForm>) -> Response {
         return ctx.forbidden_form();
     }
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .download_shared(pb::DownloadSharedRequest {
             code: form.code.trim().to_owned(),
             document_id: form.document_id,

@@ -93,9 +93,7 @@ pub async fn create(ctx: Ctx, Form(form): Form<StaffForm>) -> Response {
         _ => id::Role::Agent,
     };
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .create_account(id::CreateAccountRequest {
             role: role as i32,
             username: form.username.trim().to_owned(),

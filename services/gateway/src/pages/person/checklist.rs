@@ -35,9 +35,7 @@ pub async fn checklist(
         return *response;
     }
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .checklist(pb::ChecklistRequest {
             owner_id: person_id.clone(),
             procedure_id: query.procedure,

@@ -277,9 +277,7 @@ async fn send(
             }
         }
     });
-    ctx.app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+    ctx.vault()
         .upload(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await
         .map(tonic::Response::into_inner)
@@ -291,9 +289,7 @@ pub async fn download(ctx: Ctx, Path((person_id, doc)): Path<(String, String)>) 
         return *response;
     }
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .download(pb::DownloadRequest {
             owner_id: person_id,
             document_id: doc,
@@ -333,9 +329,7 @@ pub async fn share(
         return *response;
     }
     let reply = ctx
-        .app
-        .backend
-        .vault(ctx.token(), &ctx.client)
+        .vault()
         .create_share(pb::CreateShareRequest {
             owner_id: person_id,
             document_ids: vec![doc],

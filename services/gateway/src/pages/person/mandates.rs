@@ -204,9 +204,7 @@ pub async fn mandate_grant(
         .await;
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .grant_mandate(id::GrantMandateRequest {
             beneficiary_id: person_id.clone(),
             structure: session.structure.clone().unwrap_or_default(),
@@ -260,9 +258,7 @@ pub async fn mandate_sms(
         return *response;
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .request_mandate_consent(id::RequestMandateConsentRequest {
             beneficiary_id: person_id.clone(),
             scopes: form.scopes(),
@@ -309,9 +305,7 @@ pub async fn mandate_sms_code(
         return *response;
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .confirm_mandate_consent(id::ConfirmMandateConsentRequest {
             consent_id: form.consent_id.clone(),
             code: form.code.trim().to_owned(),
@@ -356,9 +350,7 @@ pub async fn mandate_renew(
     }
     .duration();
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .renew_mandate(id::RenewMandateRequest {
             mandate_id,
             beneficiary_id: person_id.clone(),
@@ -381,9 +373,7 @@ pub async fn mandate_revoke(
         return *response;
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .revoke_mandate(id::RevokeMandateRequest {
             mandate_id,
             beneficiary_id: person_id.clone(),

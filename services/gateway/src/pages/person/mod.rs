@@ -85,9 +85,7 @@ async fn person(ctx: &Ctx, id: &str) -> Result<Person, Response> {
     // Agents may read a person of their structure through the search; the account itself needs
     // a mandate, so the search (by id's username) is what the desk uses first.
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .get_account(id::GetAccountRequest {
             account_id: id.to_owned(),
         })
@@ -153,9 +151,7 @@ pub fn mandate_line(ctx: &Ctx, m: &id::Mandate) -> MandateLine {
 }
 
 async fn mandates(ctx: &Ctx, person: &str) -> Result<Vec<id::Mandate>, Response> {
-    ctx.app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+    ctx.identity()
         .list_mandates(id::ListMandatesRequest {
             beneficiary_id: person.to_owned(),
         })
@@ -223,7 +219,7 @@ pub async fn show(
     let mut tiles = Vec::new();
     let mut procedures = Vec::new();
     if documents_allowed {
-        let vault = ctx.app.backend.vault(ctx.token(), &ctx.client);
+        let vault = ctx.vault();
         match vault
             .clone()
             .list_documents(pb::ListDocumentsRequest {
@@ -270,9 +266,7 @@ pub async fn show(
 /// needed: it is what the desk's search shows).
 async fn found(ctx: &Ctx, person_id: &str) -> Option<Person> {
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .search_accounts(id::SearchAccountsRequest {
             query: person_id.to_owned(),
             ..Default::default()

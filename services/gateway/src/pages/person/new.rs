@@ -138,9 +138,7 @@ pub async fn create(ctx: Ctx, Form(form): Form<NewPersonForm>) -> Response {
         return again(&ctx, form, "person-pin-invalid", None);
     }
     let reply = ctx
-        .app
-        .backend
-        .identity(ctx.token(), &ctx.client)
+        .identity()
         .create_account(id::CreateAccountRequest {
             role: id::Role::Beneficiary as i32,
             username: form.username.trim().to_owned(),
