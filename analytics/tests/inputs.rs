@@ -7,17 +7,7 @@ use passerelle_analytics::{survey, synthetic};
 use polars::prelude::*;
 use proptest::prelude::*;
 
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use passerelle_core::testing::proptest_config as cases;
 
 fn valid_csv() -> Vec<u8> {
     let mut frame = synthetic::frame(0, 40, 40, 7).unwrap();

@@ -5,17 +5,7 @@
 use passerelle_bus::{Delivery, Headers, event};
 use proptest::prelude::*;
 
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use passerelle_core::testing::proptest_config as cases;
 
 proptest! {
     #![proptest_config(cases(1024))]

@@ -10,7 +10,8 @@
 //! - [`shutdown`]: the process-wide cancellation token and periodic tasks;
 //! - [`health`]: whether background work keeps up;
 //! - [`secrets`]: randomness and the master key that seals stored secrets;
-//! - `trace` (feature `trace`): W3C trace context in and out of headers.
+//! - `trace` (feature `trace`): W3C trace context in and out of headers;
+//! - `testing` (feature `testsuite`): settings the tests of every crate share.
 #![forbid(unsafe_code)]
 
 pub mod clock;
@@ -19,6 +20,8 @@ pub mod health;
 pub mod principal;
 pub mod secrets;
 pub mod shutdown;
+#[cfg(feature = "testsuite")]
+pub mod testing;
 #[cfg(feature = "trace")]
 pub mod trace;
 

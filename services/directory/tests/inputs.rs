@@ -6,17 +6,7 @@
 use passerelle_directory::files::{self, Format};
 use proptest::prelude::*;
 
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use passerelle_core::testing::proptest_config as cases;
 
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(

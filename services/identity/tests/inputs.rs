@@ -9,17 +9,7 @@ use passerelle_identity::domain::{
 use passerelle_kit::ServiceError;
 use proptest::prelude::*;
 
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use passerelle_core::testing::proptest_config as cases;
 
 /// A refusal names what is accepted.
 fn explained<T>(result: Result<T, ServiceError>) {

@@ -7,17 +7,7 @@ use passerelle_vault::crypto::content_hash;
 use passerelle_vault::domain::{parse_date, parse_text, sniff};
 use proptest::prelude::*;
 
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use passerelle_core::testing::proptest_config as cases;
 
 fn explained<T>(result: Result<T, ServiceError>) {
     if let Err(e) = result {
