@@ -2,35 +2,10 @@
 //! and every act of a mandated agent in the person's audit trail.
 
 use passerelle_access::{Access, Consent, Mandate, Scope};
+use passerelle_kit::testing::{PERSON_CALLERS as CALLERS, PersonCaller as Caller, cell_holds};
 use passerelle_proto::analytics::v1 as pb;
-use tonic::Code;
 
 use crate::helpers::{App, spawn_app};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
-    Anonymous,
-    SelfPerson,
-    OtherBeneficiary,
-    AgentMandated,
-    AgentNoMandate,
-    AgentOtherStructure,
-    Volunteer,
-    Manager,
-    Admin,
-}
-
-const CALLERS: [Caller; 9] = [
-    Caller::Anonymous,
-    Caller::SelfPerson,
-    Caller::OtherBeneficiary,
-    Caller::AgentMandated,
-    Caller::AgentNoMandate,
-    Caller::AgentOtherStructure,
-    Caller::Volunteer,
-    Caller::Manager,
-    Caller::Admin,
-];
 
 #[derive(Clone, Copy, Debug)]
 enum Rpc {
@@ -147,7 +122,7 @@ fn token(app: &App, caller: Caller, person: &str) -> Option<String> {
     };
     match caller {
         Caller::Anonymous => None,
-        Caller::SelfPerson => t(person, "beneficiary", None),
+        Caller::Person => t(person, "beneficiary", None),
         Caller::OtherBeneficiary => t("someone-else", "beneficiary", None),
         Caller::AgentMandated | Caller::AgentNoMandate => {
             t("advisor-1", "agent", Some("ccas-nord"))
@@ -239,12 +214,7 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
                 token(&app, *caller, &target.person).as_deref(),
             )
             .await;
-            let ok = match (expected, &outcome) {
-                ('A', Ok(())) => true,
-                ('D', Err(s)) if *caller == Caller::Anonymous => s.code() == Code::Unauthenticated,
-                ('D', Err(s)) => s.code() == Code::PermissionDenied,
-                _ => false,
-            };
+            let ok = cell_holds(expected, *caller == Caller::Anonymous, &outcome);
             if !ok {
                 wrong.push(format!(
                     "{rpc:?} by {caller:?}: expected {expected}, got {outcome:?}"

@@ -237,3 +237,48 @@ pub fn assert_every_rpc(service: &str, covered: impl IntoIterator<Item = String>
         "every RPC of {service} is in the access matrix"
     );
 }
+
+/// The callers an access matrix over a person's data tries, in the order of its columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersonCaller {
+    /// No token.
+    Anonymous,
+    /// The person whose data it is.
+    Person,
+    /// Another beneficiary.
+    OtherBeneficiary,
+    /// An agent of a structure the person gave a mandate to.
+    AgentMandated,
+    /// An agent of that structure, without a mandate for this.
+    AgentNoMandate,
+    /// An agent of another structure.
+    AgentOtherStructure,
+    Volunteer,
+    Manager,
+    Admin,
+}
+
+/// [`PersonCaller`]s in the order of a matrix row's letters.
+pub const PERSON_CALLERS: [PersonCaller; 9] = [
+    PersonCaller::Anonymous,
+    PersonCaller::Person,
+    PersonCaller::OtherBeneficiary,
+    PersonCaller::AgentMandated,
+    PersonCaller::AgentNoMandate,
+    PersonCaller::AgentOtherStructure,
+    PersonCaller::Volunteer,
+    PersonCaller::Manager,
+    PersonCaller::Admin,
+];
+
+/// Whether a call's outcome is what its matrix cell says: `A` allowed (the call succeeded),
+/// `D` denied (UNAUTHENTICATED for a caller without a token, PERMISSION_DENIED for the others;
+/// any other error is a wrong cell, so a denial never hides behind NOT_FOUND or a bad request).
+pub fn cell_holds(expected: char, anonymous: bool, outcome: &Result<(), tonic::Status>) -> bool {
+    match (expected, outcome) {
+        ('A', Ok(())) => true,
+        ('D', Err(status)) if anonymous => status.code() == tonic::Code::Unauthenticated,
+        ('D', Err(status)) => status.code() == tonic::Code::PermissionDenied,
+        _ => false,
+    }
+}

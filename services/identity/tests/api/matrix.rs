@@ -6,35 +6,10 @@
 //! {documents, procedures} to ccas-nord, except in the "agent, no mandate" row, where its
 //! mandate goes to ccas-sud and the ccas-nord agent has none.
 
+use passerelle_kit::testing::{PERSON_CALLERS as CALLERS, PersonCaller as Caller, cell_holds};
 use passerelle_proto::identity::v1 as pb;
-use tonic::Code;
 
 use crate::helpers::{App, signature_png, spawn_app};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
-    Anonymous,
-    SelfBeneficiary,
-    OtherBeneficiary,
-    AgentMandated,
-    AgentNoMandate,
-    AgentOtherStructure,
-    Volunteer,
-    Manager,
-    Admin,
-}
-
-const CALLERS: [Caller; 9] = [
-    Caller::Anonymous,
-    Caller::SelfBeneficiary,
-    Caller::OtherBeneficiary,
-    Caller::AgentMandated,
-    Caller::AgentNoMandate,
-    Caller::AgentOtherStructure,
-    Caller::Volunteer,
-    Caller::Manager,
-    Caller::Admin,
-];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rpc {
@@ -187,7 +162,7 @@ impl World {
     fn token(&self, caller: Caller, target: &Target) -> Option<String> {
         match caller {
             Caller::Anonymous => None,
-            Caller::SelfBeneficiary => Some(target.token.clone()),
+            Caller::Person => Some(target.token.clone()),
             Caller::OtherBeneficiary => Some(self.other_beneficiary.clone()),
             Caller::AgentMandated | Caller::AgentNoMandate => Some(self.agent.clone()),
             Caller::AgentOtherStructure => Some(self.agent_sud.clone()),
@@ -200,7 +175,7 @@ impl World {
     /// The caller's own username and secret (for ChangeSecret), if it has an account.
     fn own_secret(&self, caller: Caller, target: &Target) -> (String, String) {
         let name = match caller {
-            Caller::SelfBeneficiary => target.username.clone(),
+            Caller::Person => target.username.clone(),
             Caller::OtherBeneficiary => "other-person".into(),
             Caller::AgentMandated | Caller::AgentNoMandate => "agent-nord".into(),
             Caller::AgentOtherStructure => "agent-sud".into(),
@@ -268,7 +243,7 @@ impl World {
                 .map(drop),
             Rpc::RenewToken => client.renew_token(pb::RenewTokenRequest {}).await.map(drop),
             Rpc::Login => {
-                let (username, secret) = self.own_secret(Caller::SelfBeneficiary, &target);
+                let (username, secret) = self.own_secret(Caller::Person, &target);
                 client
                     .login(pb::LoginRequest { username, secret })
                     .await
@@ -430,14 +405,7 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
     for (rpc, row) in MATRIX {
         for (caller, expected) in CALLERS.iter().zip(row.chars()) {
             let outcome = world.call(*rpc, *caller).await;
-            let ok = match (expected, &outcome) {
-                ('A', Ok(())) => true,
-                ('D', Err(status)) if *caller == Caller::Anonymous => {
-                    status.code() == Code::Unauthenticated
-                }
-                ('D', Err(status)) => status.code() == Code::PermissionDenied,
-                _ => false,
-            };
+            let ok = cell_holds(expected, *caller == Caller::Anonymous, &outcome);
             if !ok {
                 wrong.push(format!(
                     "{rpc:?} by {caller:?}: expected {expected}, got {outcome:?}"

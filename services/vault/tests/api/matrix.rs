@@ -2,35 +2,10 @@
 //! every act of a mandated agent in the owner's audit trail. A flipped cell makes this fail.
 
 use passerelle_access::{Access, Consent, Mandate, Scope};
+use passerelle_kit::testing::{PERSON_CALLERS as CALLERS, PersonCaller as Caller, cell_holds};
 use passerelle_proto::vault::v1 as pb;
-use tonic::Code;
 
 use crate::helpers::{App, collect, new_id, pdf, spawn_app, start, upload};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
-    Anonymous,
-    SelfOwner,
-    OtherBeneficiary,
-    AgentMandated,
-    AgentNoMandate,
-    AgentOtherStructure,
-    Volunteer,
-    Manager,
-    Admin,
-}
-
-const CALLERS: [Caller; 9] = [
-    Caller::Anonymous,
-    Caller::SelfOwner,
-    Caller::OtherBeneficiary,
-    Caller::AgentMandated,
-    Caller::AgentNoMandate,
-    Caller::AgentOtherStructure,
-    Caller::Volunteer,
-    Caller::Manager,
-    Caller::Admin,
-];
 
 #[derive(Clone, Copy, Debug)]
 enum Rpc {
@@ -133,7 +108,7 @@ fn token(app: &App, caller: Caller, owner: &str) -> Option<String> {
     };
     match caller {
         Caller::Anonymous => None,
-        Caller::SelfOwner => t(owner, "beneficiary", None),
+        Caller::Person => t(owner, "beneficiary", None),
         Caller::OtherBeneficiary => t("someone-else", "beneficiary", None),
         Caller::AgentMandated | Caller::AgentNoMandate => {
             t("agent-nord", "agent", Some("ccas-nord"))
@@ -291,12 +266,7 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
                 token(&app, *caller, &target.owner).as_deref(),
             )
             .await;
-            let ok = match (expected, &outcome) {
-                ('A', Ok(())) => true,
-                ('D', Err(s)) if *caller == Caller::Anonymous => s.code() == Code::Unauthenticated,
-                ('D', Err(s)) => s.code() == Code::PermissionDenied,
-                _ => false,
-            };
+            let ok = cell_holds(expected, *caller == Caller::Anonymous, &outcome);
             if !ok {
                 wrong.push(format!(
                     "{rpc:?} by {caller:?}: expected {expected}, got {outcome:?}"
