@@ -5,6 +5,8 @@
 //! - [`config`]: its command-line options and how they become its configuration;
 //! - [`survey`]: the survey format, read from CSV or Parquet and checked row by row;
 //! - [`synthetic`]: reproducible surveys shaped like the CCAS one, for demos, tests, benches;
+//! - [`domain`]: what the service takes and gives (assessments, pathways, progress,
+//!   dashboards), free of protobuf;
 //! - [`rules`]: the versioned rules file (areas, levels, modules);
 //! - [`pipeline`]: scores, levels, pathways and dashboard tables as Polars lazy queries;
 //! - [`answers`]: checked answers as Rust values, to and from frames and the store;
@@ -16,6 +18,7 @@
 
 pub mod answers;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod pipeline;

@@ -21,7 +21,7 @@ impl Analytics {
         &self,
         principal: &Principal,
         period: &str,
-    ) -> Result<pb::Dashboard, ServiceError> {
+    ) -> Result<Dashboard, ServiceError> {
         principal.require_any(&[Role::Manager, Role::Admin])?;
         let period = if period.trim().is_empty() {
             Period::default()
@@ -48,19 +48,19 @@ impl Analytics {
                     .include_header(true)
                     .finish(&mut table)
                     .map_err(ServiceError::internal)?;
-                tables.push(pb::Table {
+                tables.push(DashboardTable {
                     name: name.to_owned(),
                     csv,
-                    rows: u32::try_from(table.height()).unwrap_or(u32::MAX),
+                    rows: table.height(),
                 });
             }
             Ok((tables, respondents))
         })
         .await?;
-        Ok(pb::Dashboard {
+        Ok(Dashboard {
             tables,
             respondents,
-            answers: u32::try_from(answers).unwrap_or(u32::MAX),
+            answers,
             min_cell_size: self.rules.min_cell_size,
             rules_version: self.rules.version.clone(),
         })

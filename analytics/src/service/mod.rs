@@ -16,13 +16,16 @@ use passerelle_bus::outbox::Outbox;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_kit::clock::DynClock;
-use passerelle_proto::analytics::v1 as pb;
 use passerelle_proto::events::v1 as events;
 use passerelle_store::{DynStore, KeyRange, Mutation, Row};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::answers::{self, Answer};
+use crate::domain::{
+    Assessment, Assignment, Dashboard, DashboardTable, Pathway, PlaceSuggestion, Progress, Score,
+    Step,
+};
 use crate::pipeline::{self, Dashboards, Period};
 use crate::places::Places;
 use crate::rules::Rules;
@@ -130,7 +133,7 @@ impl Analytics {
 }
 
 /// Scores, level and pathway of each answer, in order.
-pub fn assess(rules: &Rules, answers: &[Answer]) -> PolarsResult<Vec<pb::Assessment>> {
+pub fn assess(rules: &Rules, answers: &[Answer]) -> PolarsResult<Vec<Assessment>> {
     let scored = pipeline::scored(answers::to_frame(answers)?, rules).collect()?;
     let f64_of = |name: &str| -> PolarsResult<Vec<f64>> {
         Ok(scored
@@ -160,18 +163,18 @@ pub fn assess(rules: &Rules, answers: &[Answer]) -> PolarsResult<Vec<pb::Assessm
     let mut out = Vec::new();
     for (i, answer) in answers.iter().enumerate() {
         let level = levels[i];
-        out.push(pb::Assessment {
+        out.push(Assessment {
             respondent_id: answer.respondent_id.clone(),
             surveyed_on: answer.surveyed_on.clone(),
             score: round(scores[i]),
-            level: u32::from(level),
+            level,
             level_label: rules
                 .level(level)
                 .map(|l| l.label_fr.clone())
                 .unwrap_or_default(),
             areas: areas
                 .iter()
-                .map(|(area, values)| pb::Score {
+                .map(|(area, values)| Score {
                     id: area.id.clone(),
                     label: area.label_fr.clone(),
                     score: round(values[i]),
@@ -179,7 +182,7 @@ pub fn assess(rules: &Rules, answers: &[Answer]) -> PolarsResult<Vec<pb::Assessm
                 .collect(),
             tasks: tasks
                 .iter()
-                .map(|(task, values)| pb::Score {
+                .map(|(task, values)| Score {
                     id: (*task).to_owned(),
                     label: (*task).to_owned(),
                     score: round(values[i]),

@@ -22,18 +22,8 @@ pub(super) struct PathwayRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct StepRecord {
     pub(super) module_id: String,
-    pub(super) places: Vec<PlaceRecord>,
+    pub(super) places: Vec<PlaceSuggestion>,
     pub(super) done_at: Option<i64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(super) struct PlaceRecord {
-    pub(super) place_id: String,
-    pub(super) name: String,
-    pub(super) address: String,
-    pub(super) distance_m: f64,
-    pub(super) phone: String,
-    pub(super) booking: String,
 }
 
 /// What the person does first: the first module's first step, at its nearest place.
@@ -66,23 +56,10 @@ impl Analytics {
     pub async fn assign(
         &self,
         principal: &Principal,
-        request: pb::AssignPathwayRequest,
-    ) -> Result<pb::Pathway, ServiceError> {
-        let beneficiary = request.beneficiary_id.trim().to_owned();
-        if beneficiary.is_empty() {
-            return Err(ServiceError::invalid(
-                "beneficiary_id is required: the person's account id",
-            ));
-        }
-        let language = match request.language.trim() {
-            "" | "fr" => "fr",
-            "en" => "en",
-            other => {
-                return Err(ServiceError::invalid(format!(
-                    "language `{other}` is not offered: expected fr or en"
-                )));
-            }
-        };
+        request: Assignment,
+    ) -> Result<Pathway, ServiceError> {
+        let beneficiary = request.beneficiary_id.clone();
+        let language = request.language.as_str();
         let now = self.clock.now();
         let grant = self
             .access
@@ -123,30 +100,16 @@ impl Analytics {
             .first()
             .map(|a| a.modules.clone())
             .unwrap_or_default();
-        let location = match (request.latitude, request.longitude) {
-            (Some(latitude), Some(longitude)) => {
-                if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
-                    return Err(ServiceError::invalid(
-                        "latitude goes from -90 to 90 and longitude from -180 to 180",
-                    ));
-                }
-                Some((latitude, longitude))
-            }
-            (None, None) => self
-                .rules
+        let location = request.point.or_else(|| {
+            self.rules
                 .antennas
                 .get(&baseline.antenna)
-                .map(|l| (l.latitude, l.longitude)),
-            _ => {
-                return Err(ServiceError::invalid(
-                    "give both latitude and longitude, or neither",
-                ));
-            }
-        };
+                .map(|l| (l.latitude, l.longitude))
+        });
         let mut places_note = String::new();
         let mut steps = Vec::new();
         // Modules often ask for the same services: each search is made once.
-        let mut searched: HashMap<Vec<String>, Vec<PlaceRecord>> = HashMap::new();
+        let mut searched: HashMap<Vec<String>, Vec<PlaceSuggestion>> = HashMap::new();
         for id in &modules {
             let module = self.rules.module(id).ok_or_else(|| {
                 ServiceError::internal(format!("module {id} is not in the rules"))
@@ -167,7 +130,7 @@ impl Analytics {
                         Ok(found) => {
                             places = found
                                 .into_iter()
-                                .map(|p| PlaceRecord {
+                                .map(|p| PlaceSuggestion {
                                     place_id: p.place_id,
                                     name: p.name,
                                     address: p.address,
@@ -223,7 +186,7 @@ impl Analytics {
                 beneficiary_id: beneficiary.clone(),
                 respondent_id: String::new(),
                 rules_version: record.rules_version.clone(),
-                level: assessed.first().map_or(0, |a| a.level),
+                level: assessed.first().map_or(0, |a| u32::from(a.level)),
                 modules: modules.clone(),
                 first_place_id: record
                     .steps
@@ -259,7 +222,7 @@ impl Analytics {
         ));
         self.outbox.commit(batch).await?;
         tracing::info!(pathway_id = %record.id, steps = record.steps.len(), "pathway assigned");
-        self.to_pb(&record, assessed.into_iter().next()).await
+        self.view(&record, assessed.into_iter().next()).await
     }
 
     /// A pathway with the steps marked done so far.
@@ -282,9 +245,9 @@ impl Analytics {
         Ok(record)
     }
 
-    pub async fn get(&self, principal: &Principal, id: &str) -> Result<pb::Pathway, ServiceError> {
+    pub async fn get(&self, principal: &Principal, id: &str) -> Result<Pathway, ServiceError> {
         let record = self.read(principal, id, "analytics.GetPathway").await?;
-        self.to_pb(&record, None).await
+        self.view(&record, None).await
     }
 
     /// A pathway read under a `pathways` mandate (or by the person), the read in their trail.
@@ -334,7 +297,7 @@ impl Analytics {
         principal: &Principal,
         id: &str,
         module: &str,
-    ) -> Result<pb::Pathway, ServiceError> {
+    ) -> Result<Pathway, ServiceError> {
         let mut record = self.load(id).await?;
         let now = self.clock.now();
         let grant = self
@@ -349,7 +312,7 @@ impl Analytics {
             )));
         };
         if step.done_at.is_some() {
-            return self.to_pb(&record, None).await;
+            return self.view(&record, None).await;
         }
         step.done_at = Some(now);
         let done = record.steps.iter().filter(|s| s.done_at.is_some()).count();
@@ -385,14 +348,14 @@ impl Analytics {
             now,
         ));
         self.outbox.commit(batch).await?;
-        self.to_pb(&record, None).await
+        self.view(&record, None).await
     }
 
     pub async fn progress(
         &self,
         principal: &Principal,
         id: &str,
-    ) -> Result<pb::Progress, ServiceError> {
+    ) -> Result<Progress, ServiceError> {
         let record = self
             .read(principal, id, "analytics.MeasureProgress")
             .await?;
@@ -408,38 +371,22 @@ impl Analytics {
         let baseline = assessed
             .pop()
             .ok_or_else(|| ServiceError::internal("no assessment"))?;
-        let areas = baseline
-            .areas
-            .iter()
-            .zip(&latest.areas)
-            .map(|(b, a)| pb::AreaProgress {
-                id: b.id.clone(),
-                label: b.label.clone(),
-                before: b.score,
-                after: a.score,
-            })
-            .collect();
-        Ok(pb::Progress {
-            pathway_id: record.id.clone(),
-            level_gain: i32::try_from(latest.level).unwrap_or(0)
-                - i32::try_from(baseline.level).unwrap_or(0),
-            score_gain: ((latest.score - baseline.score) * 10.0).round() / 10.0,
-            areas,
-            steps_done: u32::try_from(record.steps.iter().filter(|s| s.done_at.is_some()).count())
-                .unwrap_or(0),
-            steps_total: u32::try_from(record.steps.len()).unwrap_or(0),
-            baseline: Some(baseline),
-            latest: Some(latest),
-        })
+        Ok(Progress::between(
+            &record.id,
+            baseline,
+            latest,
+            record.steps.iter().filter(|s| s.done_at.is_some()).count(),
+            record.steps.len(),
+        ))
     }
 
-    /// The pathway as sent; `baseline` is the assessment of its baseline survey when already
-    /// made.
-    pub(super) async fn to_pb(
+    /// The pathway as people read it; `baseline` is the assessment of its baseline survey
+    /// when already made.
+    pub(super) async fn view(
         &self,
         record: &PathwayRecord,
-        baseline: Option<pb::Assessment>,
-    ) -> Result<pb::Pathway, ServiceError> {
+        baseline: Option<Assessment>,
+    ) -> Result<Pathway, ServiceError> {
         let baseline = match baseline {
             Some(assessed) => Some(assessed),
             None => self.assess(vec![record.baseline.clone()]).await?.pop(),
@@ -448,7 +395,7 @@ impl Analytics {
         let steps = record
             .steps
             .iter()
-            .map(|s| pb::Step {
+            .map(|s| Step {
                 module_id: s.module_id.clone(),
                 title: self
                     .rules
@@ -461,24 +408,12 @@ impl Analytics {
                         }
                     })
                     .unwrap_or_else(|| s.module_id.clone()),
-                places: s
-                    .places
-                    .iter()
-                    .map(|p| pb::PlaceSuggestion {
-                        place_id: p.place_id.clone(),
-                        name: p.name.clone(),
-                        address: p.address.clone(),
-                        distance_m: p.distance_m,
-                        phone: p.phone.clone(),
-                        booking: p.booking.clone(),
-                    })
-                    .collect(),
-                done: s.done_at.is_some(),
-                done_at: s.done_at.unwrap_or(0),
+                places: s.places.clone(),
+                done_at: s.done_at,
             })
             .collect();
-        Ok(pb::Pathway {
-            pathway_id: record.id.clone(),
+        Ok(Pathway {
+            id: record.id.clone(),
             beneficiary_id: record.beneficiary_id.clone(),
             respondent_id: record.respondent_id.clone(),
             rules_version: record.rules_version.clone(),

@@ -128,7 +128,7 @@ impl Analytics {
     }
 
     /// Scores and levels of answers, through the same Polars pipeline as the dashboards.
-    pub async fn assess(&self, answers: Vec<Answer>) -> Result<Vec<pb::Assessment>, ServiceError> {
+    pub async fn assess(&self, answers: Vec<Answer>) -> Result<Vec<Assessment>, ServiceError> {
         let rules = Arc::clone(&self.rules);
         blocking(move || assess(&rules, &answers).map_err(ServiceError::internal)).await
     }
@@ -141,7 +141,7 @@ impl Analytics {
         principal: &Principal,
         text: BTreeMap<String, String>,
         person: Option<&str>,
-    ) -> Result<pb::Assessment, ServiceError> {
+    ) -> Result<Assessment, ServiceError> {
         // Who may record at all, before anything is parsed.
         let grant = match person {
             Some(person) => Some(
@@ -255,7 +255,7 @@ impl Analytics {
         &self,
         principal: &Principal,
         respondent: &str,
-    ) -> Result<Vec<pb::Assessment>, ServiceError> {
+    ) -> Result<Vec<Assessment>, ServiceError> {
         let owner = self.owner(respondent).await?.map(|(o, _)| o);
         let answers = self.answers_of(respondent).await?;
         if answers.is_empty() && owner.is_none() {
