@@ -12,16 +12,12 @@ pub(super) struct Owner {
     pub(super) beneficiary_id: Option<String>,
 }
 
+/// Each respondent's owner: partition = respondent id.
+pub(super) const OWNER_RECORDS: Table<Owner> = Table::new(OWNERS);
+
 impl Analytics {
-    pub(super) async fn owner(
-        &self,
-        respondent: &str,
-    ) -> Result<Option<(Owner, Vec<u8>)>, ServiceError> {
-        let Some(raw) = self.store.get(OWNERS, respondent, "").await? else {
-            return Ok(None);
-        };
-        let owner = serde_json::from_slice(&raw).map_err(ServiceError::internal)?;
-        Ok(Some((owner, raw)))
+    pub(super) async fn owner(&self, respondent: &str) -> Result<Option<Owner>, ServiceError> {
+        Ok(OWNER_RECORDS.get(&*self.store, respondent, "").await?)
     }
 
     /// May `principal` read or add to `respondent`'s answers? The grant says whether it is
@@ -79,12 +75,7 @@ impl Analytics {
             ..owner.clone()
         };
         Ok(vec![
-            Mutation::Put(Row::new(
-                OWNERS,
-                respondent,
-                "",
-                serde_json::to_vec(&linked).map_err(ServiceError::internal)?,
-            )),
+            OWNER_RECORDS.put_mutation(respondent, "", &linked)?,
             Mutation::Put(Row::new(
                 PEOPLE,
                 person,

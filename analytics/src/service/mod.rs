@@ -17,7 +17,7 @@ use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_kit::clock::DynClock;
 use passerelle_proto::events::v1 as events;
-use passerelle_store::{DynStore, KeyRange, Mutation, Row};
+use passerelle_store::{DynStore, KeyRange, Mutation, Row, Table};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +36,7 @@ mod dashboards;
 mod pathways;
 mod surveys;
 
-use access::Owner;
+use access::{OWNER_RECORDS, Owner};
 pub use surveys::ImportReport;
 
 pub const PRODUCER: &str = "analytics";

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Pathways as stored: partition = pathway id.
+const PATHWAY_RECORDS: Table<PathwayRecord> = Table::new(PATHWAYS);
+
 /// A pathway as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct PathwayRecord {
@@ -74,7 +77,7 @@ impl Analytics {
         // The survey must be this person's: linked to them, or recorded anonymously by the
         // advisor's own structure (then it is linked now). Never someone else's.
         let mut linking = Vec::new();
-        match self.owner(respondent).await?.map(|(o, _)| o) {
+        match self.owner(respondent).await? {
             Some(owner) if owner.beneficiary_id.as_deref() == Some(beneficiary.as_str()) => {}
             Some(owner) if owner.beneficiary_id.is_some() => {
                 return Err(denied(format!(
@@ -198,12 +201,7 @@ impl Analytics {
             },
         );
         let mut batch = vec![
-            Mutation::Put(Row::new(
-                PATHWAYS,
-                &record.id,
-                "",
-                serde_json::to_vec(&record).map_err(ServiceError::internal)?,
-            )),
+            PATHWAY_RECORDS.put_mutation(&record.id, "", &record)?,
             event_mutation,
             Mutation::Put(Row::new(
                 PEOPLE,
@@ -227,13 +225,10 @@ impl Analytics {
 
     /// A pathway with the steps marked done so far.
     pub(super) async fn load(&self, id: &str) -> Result<PathwayRecord, ServiceError> {
-        let bytes = self
-            .store
-            .get(PATHWAYS, id, "")
+        let mut record = PATHWAY_RECORDS
+            .get(&*self.store, id, "")
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no pathway `{id}`")))?;
-        let mut record: PathwayRecord =
-            serde_json::from_slice(&bytes).map_err(ServiceError::internal)?;
         for (module, at) in self.store.scan_all(STEPS_DONE, id).await? {
             let at = std::str::from_utf8(&at)
                 .ok()

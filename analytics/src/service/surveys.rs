@@ -186,7 +186,7 @@ impl Analytics {
             answer.encode(),
         ))];
         let (grant, linked) = match self.owner(&respondent).await? {
-            Some((owner, _)) => {
+            Some(owner) => {
                 let reached = self.reach(principal, &respondent, Some(&owner)).await?;
                 match (person, &owner.beneficiary_id) {
                     (Some(p), Some(linked)) if p != linked => {
@@ -210,14 +210,8 @@ impl Analytics {
                     structure: principal.structure.clone(),
                     beneficiary_id: person.map(str::to_owned),
                 };
-                let claimed = self
-                    .store
-                    .put_if_absent(Row::new(
-                        OWNERS,
-                        &respondent,
-                        "",
-                        serde_json::to_vec(&owner).map_err(ServiceError::internal)?,
-                    ))
+                let claimed = OWNER_RECORDS
+                    .put_if_absent(&*self.store, &respondent, "", &owner)
                     .await?;
                 if !claimed {
                     return Err(ServiceError::Aborted(format!(
@@ -256,7 +250,7 @@ impl Analytics {
         principal: &Principal,
         respondent: &str,
     ) -> Result<Vec<Assessment>, ServiceError> {
-        let owner = self.owner(respondent).await?.map(|(o, _)| o);
+        let owner = self.owner(respondent).await?;
         let answers = self.answers_of(respondent).await?;
         if answers.is_empty() && owner.is_none() {
             principal.require_any(&[Role::Agent, Role::Manager, Role::Admin, Role::Beneficiary])?;
