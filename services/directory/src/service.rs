@@ -7,7 +7,7 @@ use passerelle_bus::outbox::Outbox;
 use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_proto::events::v1 as events;
-use passerelle_store::{DynStore, Mutation, Row};
+use passerelle_store::{DynStore, Mutation, Row, Table};
 
 use crate::error::NotYours;
 use crate::files::{self, Format, ParsedRow};
@@ -16,6 +16,8 @@ use crate::schema::{Place, Rejection, Warning, match_key, parse_pivot, postcode_
 
 pub const PRODUCER: &str = "directory";
 const PLACES: &str = "places";
+/// Places by department: partition = department, clustering = place id.
+const PLACE_ROWS: Table<Place> = Table::new(PLACES);
 const DEPARTMENTS: &str = "place_departments";
 /// The structure that keeps each place: partition = place id, value = structure id. Places
 /// imported by an operator have none.
@@ -60,9 +62,8 @@ impl Directory {
     pub async fn load(store: DynStore, outbox: Outbox) -> Result<Self, ServiceError> {
         let mut places = Vec::new();
         for (department, _) in store.scan_all(DEPARTMENTS, "all").await? {
-            for (_, bytes) in store.scan_all(PLACES, &department).await? {
-                places
-                    .push(serde_json::from_slice::<Place>(&bytes).map_err(ServiceError::internal)?);
+            for (_, place) in PLACE_ROWS.scan_all(&*store, &department).await? {
+                places.push(place);
             }
         }
         tracing::info!(places = places.len(), "directory loaded");
@@ -158,7 +159,11 @@ impl Directory {
             .and_then(|p| p.structure.clone())
     }
 
-    fn mutations(&self, place: &Place, by: Option<&Principal>) -> Vec<Mutation> {
+    fn mutations(
+        &self,
+        place: &Place,
+        by: Option<&Principal>,
+    ) -> Result<Vec<Mutation>, ServiceError> {
         let department = place.department();
         let json = files::to_json(place);
         let event = self.outbox.event(
@@ -170,16 +175,11 @@ impl Directory {
                 structure: by.and_then(|p| p.structure.clone()).unwrap_or_default(),
             },
         );
-        vec![
-            Mutation::Put(Row::new(
-                PLACES,
-                &department,
-                &place.id,
-                serde_json::to_vec(place).unwrap_or_default(),
-            )),
+        Ok(vec![
+            PLACE_ROWS.put_mutation(&department, &place.id, place)?,
             Mutation::Put(Row::new(DEPARTMENTS, "all", &department, Vec::new())),
             event,
-        ]
+        ])
     }
 
     /// Removes a place's row when it moved to another department.
@@ -212,7 +212,7 @@ impl Directory {
                 )));
             }
         }
-        let mut batch = self.mutations(&place, Some(principal));
+        let mut batch = self.mutations(&place, Some(principal))?;
         batch.extend(self.moved(&place));
         self.outbox.commit(batch).await?;
         self.write_index(|index| index.upsert(place.clone()))?;
@@ -428,7 +428,7 @@ impl Directory {
                 batch.push(Mutation::delete(PLACES, earlier.department(), &saved.id));
             }
             batch.extend(self.moved(&saved));
-            batch.extend(self.mutations(&saved, principal));
+            batch.extend(self.mutations(&saved, principal)?);
             match pending.iter_mut().find(|p| p.id == saved.id) {
                 Some(slot) => *slot = saved,
                 None => pending.push(saved),

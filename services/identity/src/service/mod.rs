@@ -48,6 +48,8 @@ pub use structures::platform_structure;
 
 pub const PRODUCER: &str = "identity";
 const ACCOUNTS: &str = "accounts";
+/// Accounts: partition = account id.
+const ACCOUNT_ROWS: Table<Account> = Table::new(ACCOUNTS);
 const USERNAMES: &str = "usernames";
 const ASSISTED_RECOVERIES: &str = "assisted_recoveries";
 const CONSENTS: &str = "mandate_consents";
@@ -108,12 +110,7 @@ fn mandate_of(grant: Option<&Grant>) -> Option<String> {
 }
 
 fn account_mutation(account: &Account) -> Result<Mutation, ServiceError> {
-    Ok(Mutation::Put(Row::new(
-        ACCOUNTS,
-        &account.id,
-        "",
-        serde_json::to_vec(account).map_err(ServiceError::internal)?,
-    )))
+    Ok(ACCOUNT_ROWS.put_mutation(&account.id, "", account)?)
 }
 
 fn staff_structure(principal: &Principal) -> Result<String, ServiceError> {
@@ -238,14 +235,7 @@ impl Identity {
     }
 
     async fn load(&self, account_id: &str) -> Result<Option<Account>, ServiceError> {
-        let bytes = self.store.get(ACCOUNTS, account_id, "").await?;
-        bytes
-            .map(|b| {
-                serde_json::from_slice(&b).map_err(|e| {
-                    ServiceError::internal(format!("account {account_id} does not decode: {e}"))
-                })
-            })
-            .transpose()
+        Ok(ACCOUNT_ROWS.get(&*self.store, account_id, "").await?)
     }
 
     async fn account(&self, account_id: &str) -> Result<Account, ServiceError> {
