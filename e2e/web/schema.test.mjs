@@ -141,9 +141,14 @@ test("every row of our CSV export reads too, and so do places kept with doubtful
   rows[2].typologie = "FRANCE_SERVICE|RFS"; // a type outside the schema's list
   rows[3].horaires = "Lundi de 9h à 12h"; // hours a person wrote
   rows[4].courriels = "contact chez emmaus"; // not an address
+  rows[5].telephone = "+689 40 47 00 00"; // French Polynesia: eight digits
+  rows[6].site_web = "https://www.exemple.fr:8080/accueil"; // a port: the schema has none
+  rows[7].fiche_acces_libre = "https://acceslibre.beta.gouv.fr/app/80-amiens/a/bibliothèque/erp/aragon/";
+  rows[8].commune = "Amiens «centre»"; // characters the schema refuses in a commune
+  rows[9].adresse = "3 rue #Victor_Hugo"; // and in a street
   writeFileSync(join(work, "typos.csv"), csvText(rows, header));
   const report = directory("typos", "import", join(work, "typos.csv"));
-  assert.match(report, /10 imported, 0 updated, 0 merged, 0 rejected, 4 warnings/, report);
+  assert.match(report, /10 imported, 0 updated, 0 merged, 0 rejected, 7 warnings/, report);
 
   directory("typos", "export", join(work, "typos-export.json"));
   directory("typos", "export", join(work, "typos-export.csv"));

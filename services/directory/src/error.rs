@@ -44,8 +44,12 @@ pub enum Invalid {
         "is not a phone number: expected a French number such as 03 22 97 10 10 or +33 3 22 97 10 10"
     )]
     NotPhone,
-    #[error("is not a web address: expected https://…")]
+    #[error(
+        "is not a web address the national schema accepts: expected https://host.fr/path, without a port"
+    )]
     NotUrl,
+    #[error("had characters the national schema does not accept (quotes, #, _…): removed")]
+    CharactersRemoved,
     #[error("is not a date: expected YYYY-MM-DD")]
     NotDate,
     #[error("is in the future: replaced by today's date")]

@@ -119,6 +119,22 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Parsed,
     let nom = required("nom")?;
     let adresse = required("adresse")?;
     let commune = required("commune")?;
+    // Characters the schema refuses would make the national library refuse the whole place.
+    let (adresse, commune) = {
+        let mut kept = Vec::new();
+        for (field, value, street) in [("adresse", &adresse, true), ("commune", &commune, false)] {
+            let cleaned = schema_text(value, street);
+            if cleaned.is_empty() {
+                return Err(problem(field, value, Invalid::Required));
+            }
+            if cleaned != *value {
+                warn(field, value, Invalid::CharactersRemoved);
+            }
+            kept.push(cleaned);
+        }
+        let commune = kept.pop().unwrap_or_default();
+        (kept.pop().unwrap_or_default(), commune)
+    };
     let code_postal = parse_postcode(&text("code_postal"))
         .map_err(|reason| problem("code_postal", &text("code_postal"), reason))?;
     let mut date_maj = parse_date(&text("date_maj"))
@@ -426,7 +442,9 @@ pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
         if let Ok(number) = phonenumber::parse(Some(region), raw)
             && phonenumber::is_valid(&number)
         {
-            return Ok(number.format().mode(phonenumber::Mode::E164).to_string());
+            return Ok(schema_phone(
+                &number.format().mode(phonenumber::Mode::E164).to_string(),
+            ));
         }
     }
     // An overseas number written after France's +33 (`+33 6 92 …` for Réunion's 0692 …): read
@@ -453,6 +471,20 @@ pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
     Err(Invalid::NotPhone)
 }
 
+/// A number in E.164 as the national schema writes it: French Polynesia's eight digits as
+/// `+689 40 123 456` (the schema's pattern has no other form for them), the rest unchanged.
+fn schema_phone(e164: &str) -> String {
+    match e164.strip_prefix("+689") {
+        Some(rest) if rest.len() == 8 && rest.is_ascii() => {
+            format!("+689 {} {} {}", &rest[..2], &rest[2..5], &rest[5..])
+        }
+        _ => e164.to_owned(),
+    }
+}
+
+/// A web address the national schema accepts (the reference library's own rule): `http(s)://`,
+/// a host of letters, digits, `.` and `-` (no port), then a path, query and fragment of the
+/// characters it allows. Letters with accents are percent-encoded; `www.…` gets `https://`.
 fn parse_url(raw: &str) -> Result<String, Invalid> {
     let raw = raw.trim();
     let url = if raw.starts_with("http://") || raw.starts_with("https://") {
@@ -462,10 +494,70 @@ fn parse_url(raw: &str) -> Result<String, Invalid> {
     } else {
         return Err(Invalid::NotUrl);
     };
-    if url.contains(' ') || !url[url.find("://").map_or(0, |i| i + 3)..].contains('.') {
+    let (scheme, rest) = url.split_once("://").ok_or(Invalid::NotUrl)?;
+    let (host, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let host_ok = host.contains('.')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !host_ok {
         return Err(Invalid::NotUrl);
     }
-    Ok(url)
+    let mut encoded = String::with_capacity(tail.len());
+    for c in tail.chars() {
+        if c.is_ascii() {
+            encoded.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    let (before_fragment, fragment) = encoded.split_once('#').unwrap_or((&encoded, ""));
+    let (path, query) = before_fragment
+        .split_once('?')
+        .unwrap_or((before_fragment, ""));
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let ok = path.chars().all(|c| word(c) || "+~,%@/.-".contains(c))
+        && query.chars().all(|c| word(c) || "-+=&;%@.".contains(c))
+        && fragment.chars().all(|c| word(c) || ".!/\\".contains(c));
+    if !ok {
+        return Err(Invalid::NotUrl);
+    }
+    Ok(format!("{scheme}://{host}{encoded}"))
+}
+
+/// A letter the national schema accepts in a commune or a street: ASCII letters and digits,
+/// and the Latin letters of French (À–ÿ but × and ÷, Œ, œ, Ÿ…).
+fn schema_letter(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || ('À'..='Ö').contains(&c)
+        || ('Ø'..='ö').contains(&c)
+        || ('ø'..='ÿ').contains(&c)
+        || ('Œ'..='Ÿ').contains(&c)
+}
+
+/// `text` in the characters the national schema accepts for `adresse` (`street`) or
+/// `commune`: long dashes made `-`, `_` a space, anything else it refuses (quotes, `#`…)
+/// removed.
+fn schema_text(text: &str, street: bool) -> String {
+    let kept: String = text
+        .chars()
+        .map(|c| match c {
+            '—' | '−' | '‐' | '‑' => '-',
+            '–' if !street => '-',
+            '_' => ' ',
+            other => other,
+        })
+        .filter(|c| {
+            schema_letter(*c)
+                || c.is_whitespace()
+                || "-'’".contains(*c)
+                || (street && ",()°.&:+–|;/".contains(*c))
+        })
+        .collect();
+    clean(&kept)
 }
 
 /// `YYYY-MM-DD`; `DD/MM/YYYY` is accepted and rewritten.
@@ -561,6 +653,44 @@ mod tests {
     }
 
     #[test]
+    fn web_addresses_as_the_schema_takes_them() {
+        assert_eq!(
+            parse_url("https://acceslibre.beta.gouv.fr/app/80/a/bibliothèque/").unwrap(),
+            "https://acceslibre.beta.gouv.fr/app/80/a/biblioth%C3%A8que/"
+        );
+        assert_eq!(
+            parse_url("www.amiens.fr/rdv?lieu=12&jour=mardi").unwrap(),
+            "https://www.amiens.fr/rdv?lieu=12&jour=mardi"
+        );
+        for bad in [
+            "https://www.exemple.fr:8080/page",
+            "https://localhost/",
+            "https://www.exemple.fr/a b",
+            "https://www.exemple.fr/(page)",
+            "ftp.exemple.fr",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn street_and_commune_keep_only_what_the_schema_accepts() {
+        assert_eq!(schema_text("Amiens «centre»", false), "Amiens centre");
+        assert_eq!(
+            schema_text("Saint-Ouen—sur—Seine", false),
+            "Saint-Ouen-sur-Seine"
+        );
+        assert_eq!(
+            schema_text("12 rue #Victor_Hugo (bât. B), 2° étage", true),
+            "12 rue Victor Hugo (bât. B), 2° étage"
+        );
+        let parsed = parse_record(3, &row(&[("commune", "Amiens «centre»")])).unwrap();
+        assert_eq!(parsed.place.commune, "Amiens centre");
+        assert_eq!(parsed.warnings[0].field, "commune");
+        assert!(parse_record(3, &row(&[("commune", "«»")])).is_err());
+    }
+
+    #[test]
     fn identifiers_and_codes() {
         assert_eq!(parse_pivot("434 933 123 00029").unwrap(), "43493312300029");
         assert_eq!(parse_pivot("12345678901234"), Err(Invalid::SiretCheckDigit));
@@ -584,6 +714,8 @@ mod tests {
             assert_eq!(parse_phone(raw).unwrap(), "+33322971010", "{raw}");
         }
         assert_eq!(parse_phone("0262 12 34 56").unwrap(), "+262262123456");
+        assert_eq!(parse_phone("+689 40 47 00 00").unwrap(), "+689 40 470 000");
+        assert_eq!(parse_phone("+689 40 470 000").unwrap(), "+689 40 470 000");
         assert!(parse_phone("12").is_err());
     }
 }
