@@ -102,6 +102,8 @@ pub struct Hit {
 pub struct Index {
     tree: RTree<Point>,
     entries: HashMap<String, Entry>,
+    /// Place ids by pivot (SIRET or RNA), for de-duplication beyond the neighbourhood.
+    by_pivot: HashMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for Index {
@@ -120,7 +122,28 @@ impl Index {
             .map(|p| (p.id.clone(), Entry::new(p)))
             .collect();
         let tree = RTree::bulk_load(entries.values().filter_map(Entry::point).collect());
-        Self { tree, entries }
+        let mut by_pivot: HashMap<String, Vec<String>> = HashMap::new();
+        for entry in entries.values().filter(|e| !e.place.pivot.is_empty()) {
+            by_pivot
+                .entry(entry.place.pivot.clone())
+                .or_default()
+                .push(entry.place.id.clone());
+        }
+        Self {
+            tree,
+            entries,
+            by_pivot,
+        }
+    }
+
+    /// The places carrying `pivot` (none for an empty one).
+    pub fn with_pivot(&self, pivot: &str) -> Vec<&Entry> {
+        self.by_pivot
+            .get(pivot)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.entries.get(id))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -145,6 +168,12 @@ impl Index {
         if let Some(point) = entry.point() {
             self.tree.insert(point);
         }
+        if !entry.place.pivot.is_empty() {
+            self.by_pivot
+                .entry(entry.place.pivot.clone())
+                .or_default()
+                .push(entry.place.id.clone());
+        }
         self.entries.insert(entry.place.id.clone(), entry);
     }
 
@@ -152,6 +181,12 @@ impl Index {
         let old = self.entries.remove(id)?;
         if let Some(point) = old.point() {
             self.tree.remove(&point);
+        }
+        if let Some(ids) = self.by_pivot.get_mut(&old.place.pivot) {
+            ids.retain(|other| other != id);
+            if ids.is_empty() {
+                self.by_pivot.remove(&old.place.pivot);
+            }
         }
         Some(old)
     }

@@ -250,7 +250,8 @@ impl Directory {
     }
 
     /// Why `other` is the same place as `place`, if it is. Two rows are one place when:
-    /// - they carry the same valid SIRET or RNA number at the same address; or
+    /// - they carry the same valid SIRET or RNA number at the same address (wherever their
+    ///   pins are: the index finds places by pivot too); or
     /// - they are within 150 m, their names carry the same numbers ("… 1203" is not "… 891"),
     ///   and either their names are the same once case, accents and punctuation are set aside,
     ///   or their names are alike (Jaro-Winkler ≥ 0.88) with one more piece of evidence: within
@@ -313,17 +314,20 @@ impl Directory {
     /// Judged against the latest version of each place: the one this import holds for it
     /// (`pending`, merged but not yet written) rather than the index's.
     fn duplicate_of(index: &Index, pending: &[Place], place: &Place) -> Option<(String, String)> {
-        let (lat, lon) = (place.latitude?, place.longitude?);
-        index
-            .within(lat, lon, DUPLICATE_RADIUS_M)
-            .into_iter()
-            .find_map(|other| {
-                let latest = pending
-                    .iter()
-                    .find(|p| p.id == other.place.id)
-                    .unwrap_or(&other.place);
-                Self::alike(place, latest).map(|why| (other.place.id.clone(), why))
-            })
+        // The same SIRET wherever it is (coordinates may be missing or wrong), then the
+        // neighbourhood.
+        let same_pivot = index.with_pivot(&place.pivot);
+        let nearby = match (place.latitude, place.longitude) {
+            (Some(lat), Some(lon)) => index.within(lat, lon, DUPLICATE_RADIUS_M),
+            _ => Vec::new(),
+        };
+        same_pivot.into_iter().chain(nearby).find_map(|entry| {
+            let latest = pending
+                .iter()
+                .find(|p| p.id == entry.place.id)
+                .unwrap_or(&*entry.place);
+            Self::alike(place, latest).map(|why| (entry.place.id.clone(), why))
+        })
     }
 
     /// Imports parsed rows: new places added, known ids updated, duplicates merged into the

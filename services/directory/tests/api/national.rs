@@ -333,3 +333,44 @@ async fn a_place_merged_in_this_import_is_judged_as_it_now_is() {
     assert_eq!(place(&app, "known").await.pivot, "77567227210164");
     assert_eq!(place(&app, "source-b").await.pivot, "44306184100047");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_siret_at_the_same_address_is_one_place_wherever_its_pin_is() {
+    let app = spawn_app().await;
+    app.import(
+        pb::Format::Csv,
+        file(&[Row::new("known", 0).set("pivot", "77567227210164")]),
+    )
+    .await
+    .unwrap();
+    // Another source, its pin 2 km off (a bad geocoding) or missing, the address the same.
+    let far = Row::new("far", 0)
+        .set("pivot", "775 672 272 10164")
+        .set("nom", "EMMAUS CONNECT")
+        .set("latitude", "49.82")
+        .set("longitude", "2.20");
+    let unplaced = Row::new("unplaced", 0)
+        .set("pivot", "77567227210164")
+        .set("nom", "Emmaüs Connect, accueil")
+        .set("latitude", "")
+        .set("longitude", "");
+    let report = app
+        .import(pb::Format::Csv, file(&[far, unplaced]))
+        .await
+        .unwrap();
+    let merged: Vec<(&str, &str)> = report
+        .merged
+        .iter()
+        .map(|m| (m.imported_id.as_str(), m.existing_id.as_str()))
+        .collect();
+    assert_eq!(
+        merged,
+        [("far", "known"), ("unplaced", "known")],
+        "{report:?}"
+    );
+    assert!(
+        report.merged[0]
+            .reason
+            .contains("same SIRET 77567227210164")
+    );
+}
