@@ -263,6 +263,14 @@ test("the first admin signs in and opens accounts for two agents of a CCAS and o
     await submit(page, "Créer le compte");
     assert.match(await text(page), new RegExp(`Le compte ${username} est créé`));
   }
+  // The registry of structures: a new one, named as people will read it.
+  await page.getByRole("link", { name: "Structures" }).click();
+  await look(page, "02b-structures");
+  await fill(page, { "#name": "PIMMS Amiens Métropole", "#id": "pimms-amiens" });
+  await page.selectOption("#kind", "association");
+  await submit(page, "Enregistrer la structure");
+  assert.match(await text(page), /La structure « PIMMS Amiens Métropole » est enregistrée/);
+  await look(page, "02c-structure-saved");
   await finish(page);
   await context.close();
 });

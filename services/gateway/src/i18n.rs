@@ -143,7 +143,7 @@ mod tests {
             for lang in [Lang::Fr, Lang::En] {
                 // Every argument a message may take, so each resolves whole.
                 let mut args: HashMap<Cow<'static, str>, FluentValue<'_>> = HashMap::new();
-                for name in ["time", "date", "minutes", "count", "size", "who"] {
+                for name in ["time", "date", "minutes", "count", "size", "who", "name"] {
                     args.insert(Cow::Borrowed(name), FluentValue::from(1));
                 }
                 let text = LOCALES.try_lookup_with_args(lang.id(), id, &args);

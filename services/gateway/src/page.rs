@@ -93,6 +93,8 @@ pub struct Chrome {
     pub staff: bool,
     /// A manager or an admin: staff accounts.
     pub manager: bool,
+    /// An admin: the registry of structures.
+    pub admin: bool,
     /// The CSRF token every form of this page carries.
     pub csrf: String,
     /// Seconds of inactivity before the session ends (the countdown), when signed in.
@@ -297,6 +299,7 @@ impl Ctx {
             user: signed_in.map(|s| s.username.clone()),
             staff: signed_in.is_some_and(Session::is_staff),
             manager: signed_in.is_some_and(|s| s.has_role("manager") || s.has_role("admin")),
+            admin: signed_in.is_some_and(|s| s.has_role("admin")),
             csrf: self.csrf().to_owned(),
             idle_seconds: self.app.sessions.idle().as_secs(),
             switch_url: format!(

@@ -20,7 +20,9 @@ use tower::limit::ConcurrencyLimitLayer;
 use crate::backend::Backend;
 pub use crate::pages::oidc::Oidc;
 use crate::pages::oidc::OidcClient;
-use crate::pages::{desk, home, me, oidc, papers, person, recovery, share, sign_in, staff};
+use crate::pages::{
+    desk, home, me, oidc, papers, person, recovery, share, sign_in, staff, structures,
+};
 use crate::session::Sessions;
 use crate::{assets, security};
 
@@ -162,6 +164,7 @@ fn routes(app: App) -> Router {
         .route("/qui-m-aide/{mandate}/retirer", post(me::revoke))
         .route("/mon-code", get(me::secret_form).post(me::change_secret))
         .route("/comptes", get(staff::form).post(staff::create))
+        .route("/structures", get(structures::list).post(structures::save))
         .route("/mes-papiers", get(papers::list))
         .route("/mes-papiers/{id}", get(papers::show))
         .route("/mes-papiers/{id}/fichier", get(papers::download))

@@ -598,3 +598,96 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
         "a withdrawn mandate still opens documents"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_keep_the_registry_of_structures_and_no_one_else() {
+    let p = platform().await;
+    let admin_token = p.token("admin", ADMIN_PASSWORD).await;
+    p.account(
+        &admin_token,
+        id::Role::Agent,
+        "agent-nord",
+        "agent passphrase 1",
+        "ccas-nord",
+    )
+    .await;
+    let admin = browser();
+    assert_eq!(
+        sign_in(&p.web, &admin, "admin", ADMIN_PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let get = |client: &reqwest::Client, path: &str| {
+        let (client, url) = (client.clone(), format!("{}{path}", p.web));
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, page) = get(&admin, "/structures").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("CCAS d&#39;Amiens, antenne Nord") && page.contains("<code>ccas-nord</code>"),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (admin, url) = (admin.clone(), format!("{}/structures", p.web));
+        async move {
+            let response = admin.post(url).form(&fields).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let pimms = |csrf: String, id: &str| {
+        vec![
+            ("_csrf", csrf),
+            ("id", id.to_owned()),
+            ("name", "PIMMS Amiens Métropole".to_owned()),
+            ("kind", "association".to_owned()),
+        ]
+    };
+    // Without the form's token, nothing is saved.
+    let (status, _) = post(pimms(String::new(), "pimms-amiens")).await;
+    assert_eq!(status, 403);
+    // A wrong identifier is said in place, the values kept.
+    let (status, page) = post(pimms(token.clone(), "pimms amiens")).await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains("structure `pimms amiens` is not accepted")
+            && page.contains("value=\"PIMMS Amiens Métropole\""),
+        "{page}"
+    );
+    let (status, page) = post(pimms(token.clone(), "pimms-amiens")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("La structure « PIMMS Amiens Métropole » est enregistrée.")
+            && page.contains("<code>pimms-amiens</code>"),
+        "{page}"
+    );
+    // Renaming starts from the structure's own values.
+    let (_, form) = get(&admin, "/structures?modifier=ccas-nord").await;
+    assert!(
+        form.contains("value=\"CCAS d&#39;Amiens, antenne Nord\"")
+            && form.contains("value=\"ccas-nord\""),
+        "{form}"
+    );
+    // Agents neither read nor change the registry.
+    let agent = browser();
+    assert_eq!(
+        sign_in(&p.web, &agent, "agent-nord", "agent passphrase 1")
+            .await
+            .status(),
+        303
+    );
+    let (status, _) = get(&agent, "/structures").await;
+    assert_eq!(status, 403);
+    let agent_token = csrf(&get(&agent, "/personnes").await.1);
+    let refused = agent
+        .post(format!("{}/structures", p.web))
+        .form(&pimms(agent_token, "taken-over"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}

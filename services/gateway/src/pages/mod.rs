@@ -21,6 +21,7 @@ pub mod recovery;
 pub mod share;
 pub mod sign_in;
 pub mod staff;
+pub mod structures;
 
 use serde::Deserialize;
 
