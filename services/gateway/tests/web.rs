@@ -154,11 +154,7 @@ async fn a_person_signs_in_sees_their_papers_and_signs_out_for_good() {
 async fn a_share_code_opens_the_document_without_an_account() {
     let p = platform().await;
     let (_, doc) = p.beneficiary_with_a_document().await;
-    let owner = browser();
-    assert_eq!(
-        sign_in(&p.web, &owner, "camille", "482913").await.status(),
-        303
-    );
+    let owner = signed_in(&p.web, "camille", "482913").await;
     let page = owner
         .get(format!("{}/mes-papiers/{doc}", p.web))
         .send()
@@ -247,13 +243,7 @@ async fn agents_find_only_their_structures_people() {
         "ccas-sud",
     )
     .await;
-    let nord = browser();
-    assert_eq!(
-        sign_in(&p.web, &nord, "agent-nord", "agent passphrase 1")
-            .await
-            .status(),
-        303
-    );
+    let nord = signed_in(&p.web, "agent-nord", "agent passphrase 1").await;
     let found = nord
         .get(format!("{}/personnes?q=camille", p.web))
         .send()
@@ -266,13 +256,7 @@ async fn agents_find_only_their_structures_people() {
         found.contains("1 personne trouvée") && found.contains("Camille Martin"),
         "{found}"
     );
-    let sud = browser();
-    assert_eq!(
-        sign_in(&p.web, &sud, "agent-sud", "agent passphrase 2")
-            .await
-            .status(),
-        303
-    );
+    let sud = signed_in(&p.web, "agent-sud", "agent passphrase 2").await;
     let none = sud
         .get(format!("{}/personnes?q=camille", p.web))
         .send()
@@ -283,11 +267,7 @@ async fn agents_find_only_their_structures_people() {
         .unwrap();
     assert!(none.contains("Aucune personne trouvée"), "{none}");
     // A beneficiary cannot use the desk.
-    let person = browser();
-    assert_eq!(
-        sign_in(&p.web, &person, "camille", "482913").await.status(),
-        303
-    );
+    let person = signed_in(&p.web, "camille", "482913").await;
     let denied = person
         .get(format!("{}/personnes?q=x", p.web))
         .send()
@@ -340,13 +320,7 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
         "ccas-sud",
     )
     .await;
-    let agent = browser();
-    assert_eq!(
-        sign_in(&p.web, &agent, "agent-nord", "agent passphrase 1")
-            .await
-            .status(),
-        303
-    );
+    let agent = signed_in(&p.web, "agent-nord", "agent passphrase 1").await;
 
     // A new person, no e-mail: a generated username and the recovery sheet to print.
     let form = agent
@@ -526,13 +500,7 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
     );
 
     // Another structure's agent reaches neither the person nor their papers by URL.
-    let other = browser();
-    assert_eq!(
-        sign_in(&p.web, &other, "agent-sud", "agent passphrase 2")
-            .await
-            .status(),
-        303
-    );
+    let other = signed_in(&p.web, "agent-sud", "agent passphrase 2").await;
     let foreign = other
         .get(format!("{}/personnes/{person_id}", p.web))
         .send()
@@ -611,13 +579,7 @@ async fn admins_keep_the_registry_of_structures_and_no_one_else() {
         "ccas-nord",
     )
     .await;
-    let admin = browser();
-    assert_eq!(
-        sign_in(&p.web, &admin, "admin", ADMIN_PASSWORD)
-            .await
-            .status(),
-        303
-    );
+    let admin = signed_in(&p.web, "admin", ADMIN_PASSWORD).await;
     let get = |client: &reqwest::Client, path: &str| {
         let (client, url) = (client.clone(), format!("{}{path}", p.web));
         async move {
@@ -673,13 +635,7 @@ async fn admins_keep_the_registry_of_structures_and_no_one_else() {
         "{form}"
     );
     // Agents neither read nor change the registry.
-    let agent = browser();
-    assert_eq!(
-        sign_in(&p.web, &agent, "agent-nord", "agent passphrase 1")
-            .await
-            .status(),
-        303
-    );
+    let agent = signed_in(&p.web, "agent-nord", "agent passphrase 1").await;
     let (status, _) = get(&agent, "/structures").await;
     assert_eq!(status, 403);
     let agent_token = csrf(&get(&agent, "/personnes").await.1);

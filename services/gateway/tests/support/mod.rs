@@ -250,6 +250,14 @@ pub fn csrf(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
+/// A browser signed in as `username` (the sign-in must succeed).
+pub async fn signed_in(web: &str, username: &str, secret: &str) -> reqwest::Client {
+    let client = browser();
+    let response = sign_in(web, &client, username, secret).await;
+    assert_eq!(response.status(), 303, "{username} signs in");
+    client
+}
+
 pub async fn sign_in(
     web: &str,
     client: &reqwest::Client,
