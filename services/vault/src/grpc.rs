@@ -95,6 +95,18 @@ pub fn to_pb_document(d: &Document) -> pb::Document {
     }
 }
 
+/// A document as whoever holds a share code sees it: what the paper is and its hash, not the
+/// person's file around it (their account id, the notes, the folders, who filed it).
+fn to_pb_shared_document(d: &Document) -> pb::Document {
+    pb::Document {
+        owner_id: String::new(),
+        folder: String::new(),
+        notes: String::new(),
+        created_by: String::new(),
+        ..to_pb_document(d)
+    }
+}
+
 fn to_pb_requirement(r: &Requirement) -> pb::Requirement {
     pb::Requirement {
         id: r.id.clone(),
@@ -140,9 +152,9 @@ fn to_pb_share(
 }
 
 /// The document, then its bytes; an error ends the stream.
-fn download_stream(doc: &Document, bytes: ByteStream) -> DownloadStream {
+fn download_stream(doc: pb::Document, bytes: ByteStream) -> DownloadStream {
     let head = pb::DownloadResponse {
-        part: Some(pb::download_response::Part::Document(to_pb_document(doc))),
+        part: Some(pb::download_response::Part::Document(doc)),
     };
     let body = tokio_stream::wrappers::ReceiverStream::new(bytes).map(|chunk| match chunk {
         Ok(bytes) => Ok(pb::DownloadResponse {
@@ -247,7 +259,7 @@ impl VaultRpc for VaultGrpc {
                 required("document_id", &r.document_id)?,
             )
             .await?;
-        Ok(Response::new(download_stream(&doc, bytes)))
+        Ok(Response::new(download_stream(to_pb_document(&doc), bytes)))
     }
 
     async fn list_documents(
@@ -511,7 +523,7 @@ impl VaultRpc for VaultGrpc {
             .open_share(&code, caller.as_ref(), &from)
             .await?;
         Ok(Response::new(pb::OpenShareResponse {
-            documents: docs.iter().map(to_pb_document).collect(),
+            documents: docs.iter().map(to_pb_shared_document).collect(),
             expires_at: timestamp(share.expires_at),
         }))
     }
@@ -534,6 +546,9 @@ impl VaultRpc for VaultGrpc {
                 &from,
             )
             .await?;
-        Ok(Response::new(download_stream(&doc, bytes)))
+        Ok(Response::new(download_stream(
+            to_pb_shared_document(&doc),
+            bytes,
+        )))
     }
 }

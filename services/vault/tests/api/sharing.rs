@@ -279,3 +279,75 @@ async fn the_owner_reaches_their_own_vault_without_giving_its_id() {
         .into_inner();
     assert!(!share.code.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whoever_holds_a_code_sees_the_paper_not_the_persons_file() {
+    let app = spawn_app().await;
+    let mut owner = app.owner();
+    let bytes = pdf(40_000, 7);
+    let doc = upload(
+        &mut owner,
+        pb::UploadStart {
+            folder: "Logement".into(),
+            notes: "Hébergée au foyer depuis mai, dossier DALO en cours".into(),
+            ..start(&new_id(), OWNER, bytes.len(), 0)
+        },
+        bytes,
+    )
+    .await
+    .unwrap();
+    let share = owner
+        .create_share(pb::CreateShareRequest {
+            owner_id: OWNER.into(),
+            document_ids: vec![doc.id.clone()],
+            recipient: "agence immobilière".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut anyone = app.client(None);
+    let opened = anyone
+        .open_share(pb::OpenShareRequest {
+            code: share.code.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut streamed = anyone
+        .download_shared(pb::DownloadSharedRequest {
+            code: share.code,
+            document_id: doc.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (head, _, _) = collect(&mut streamed).await.unwrap();
+    for seen in [&opened.documents[0], &head] {
+        // What the recipient needs: what the paper is, and that it is the one sent.
+        assert_eq!(seen.id, doc.id);
+        assert_eq!(seen.title, "Carte d'identité");
+        assert_eq!(seen.content_hash, doc.content_hash);
+        // Not the person's file: their account, their advisor's notes, their folders, who filed it.
+        assert_eq!(
+            (
+                seen.owner_id.as_str(),
+                seen.notes.as_str(),
+                seen.folder.as_str(),
+                seen.created_by.as_str()
+            ),
+            ("", "", "", ""),
+            "{seen:?}"
+        );
+    }
+    // The owner still sees everything.
+    let own = owner
+        .get_document(pb::GetDocumentRequest {
+            owner_id: OWNER.into(),
+            document_id: doc.id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(own.notes.contains("foyer") && own.folder == "Logement");
+}
