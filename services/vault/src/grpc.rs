@@ -151,17 +151,39 @@ fn to_pb_share(
     }
 }
 
-/// The document, then its bytes; an error ends the stream.
+/// The document, then its bytes; an error ends the stream. A stream that ends before the
+/// document's last byte (its reader took nothing for the idle time, or the server is stopping)
+/// ends with ABORTED, never with OK: a client cannot take a cut file for a whole one.
 fn download_stream(doc: pb::Document, bytes: ByteStream) -> DownloadStream {
+    let expected = u64::try_from(doc.size_bytes).unwrap_or(0);
     let head = pb::DownloadResponse {
         part: Some(pb::download_response::Part::Document(doc)),
     };
-    let body = tokio_stream::wrappers::ReceiverStream::new(bytes).map(|chunk| match chunk {
-        Ok(bytes) => Ok(pb::DownloadResponse {
-            part: Some(pb::download_response::Part::Chunk(bytes.to_vec())),
-        }),
-        Err(e) => Err(Status::from(e)),
-    });
+    let body = futures::stream::unfold(
+        (bytes, 0u64, false),
+        move |(mut rx, sent, done)| async move {
+            if done {
+                return None;
+            }
+            match rx.recv().await {
+                Some(Ok(chunk)) => {
+                    let sent = sent + chunk.len() as u64;
+                    let part = pb::DownloadResponse {
+                        part: Some(pb::download_response::Part::Chunk(chunk.to_vec())),
+                    };
+                    Some((Ok(part), (rx, sent, false)))
+                }
+                Some(Err(e)) => Some((Err(Status::from(e)), (rx, sent, true))),
+                None if sent < expected => {
+                    let cut = Status::aborted(format!(
+                        "the download stopped at {sent} of {expected} bytes (nothing was read for too long, or the server is stopping): start it again"
+                    ));
+                    Some((Err(cut), (rx, sent, true)))
+                }
+                None => None,
+            }
+        },
+    );
     Box::pin(tokio_stream::once(Ok(head)).chain(body))
 }
 

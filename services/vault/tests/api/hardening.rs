@@ -13,7 +13,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 use crate::helpers::{
-    App, Client, OWNER, download, limits, new_id, pdf, spawn_app, spawn_with, start, upload,
+    App, Client, OWNER, collect, download, limits, new_id, pdf, spawn_app, spawn_with, start,
+    upload,
 };
 
 /// An upload whose messages the test sends one by one.
@@ -367,7 +368,14 @@ async fn transfers_are_bounded_and_idle_ones_end() {
         again.is_ok(),
         "the stalled downloads kept their places: {again:?}"
     );
-    drop((stalled, also));
+    // The reader that came back gets what was sent, then an error: never a cut file with OK.
+    let mut stalled = stalled;
+    let (_, got, ended) = collect(&mut stalled).await.unwrap();
+    assert!(got.len() < 24_000_000, "{} bytes", got.len());
+    let ended = ended.expect("an error after the bytes sent");
+    assert_eq!(ended.code(), Code::Aborted, "{ended:?}");
+    assert!(ended.message().contains("start it again"), "{ended:?}");
+    drop(also);
 }
 
 /// A document's title and notes say whose papers these are: they are stored sealed with the
