@@ -205,9 +205,34 @@ pub async fn concurrent_appends_all_land(bus: DynBus) {
         }
     }
     assert_eq!(appended.len(), 200);
-    // Each record is delivered once, where its append said.
+    // Each record is delivered once, where its append said. Missing ones are named with where
+    // their append said they landed, so a loss can be told from a slow group.
     let mut consumer = bus.subscribe(&unique_name("g"), &[&topic]).await.unwrap();
-    let got = collect(&mut consumer, 200).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = Vec::new();
+    while got.len() < appended.len() && Instant::now() < deadline {
+        got.extend(
+            consumer
+                .poll(appended.len() - got.len(), Duration::from_millis(500))
+                .await
+                .unwrap(),
+        );
+    }
+    if got.len() < appended.len() {
+        let seen: HashSet<&str> = got.iter().map(|d| d.key.as_str()).collect();
+        let mut missing: Vec<_> = appended
+            .iter()
+            .filter(|(key, _)| !seen.contains(key.as_str()))
+            .map(|(key, p)| format!("{key} at {p:?}"))
+            .collect();
+        missing.sort();
+        panic!(
+            "got {} of {} records within 60s; missing: {}",
+            got.len(),
+            appended.len(),
+            missing.join(", ")
+        );
+    }
     let mut delivered = HashSet::new();
     for d in &got {
         assert!(delivered.insert(d.key.clone()), "{} delivered twice", d.key);
