@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use passerelle_kit::ServiceError;
-use passerelle_kit::grpc::{self, Reply};
+use passerelle_kit::grpc::{self, Reply, required};
 use passerelle_proto::analytics::v1 as pb;
 use passerelle_proto::analytics::v1::analytics_server::{
     Analytics as AnalyticsRpc, AnalyticsServer,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use crate::domain::{Assessment, Assignment, Dashboard, Pathway, PlaceSuggestion, Progress, Score};
 use crate::service::Analytics;
@@ -32,14 +32,6 @@ impl AnalyticsGrpc {
     pub fn into_server(self) -> AnalyticsServer<Self> {
         AnalyticsServer::new(self).max_encoding_message_size(64 * 1024 * 1024)
     }
-}
-
-fn required(name: &str, value: &str) -> Result<String, Status> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ServiceError::InvalidArgument(format!("{name} is required")).into());
-    }
-    Ok(value.to_owned())
 }
 
 /// An answer from the wire in the survey file's words, for the same checks as a file's row.
@@ -193,7 +185,7 @@ impl AnalyticsRpc for AnalyticsGrpc {
         request: Request<pb::GetRespondentRequest>,
     ) -> Reply<pb::Respondent> {
         let (caller, request) = grpc::caller(request)?;
-        let id = required("respondent_id", &request.respondent_id)?;
+        let id = required("respondent_id", &request.respondent_id)?.to_owned();
         let surveys = self.service.respondent(&caller, &id).await?;
         Ok(Response::new(pb::Respondent {
             respondent_id: id,
@@ -222,7 +214,7 @@ impl AnalyticsRpc for AnalyticsGrpc {
         let (caller, request) = grpc::caller(request)?;
         let id = required("pathway_id", &request.pathway_id)?;
         Ok(Response::new(to_pb_pathway(
-            self.service.get(&caller, &id).await?,
+            self.service.get(&caller, id).await?,
         )))
     }
 
@@ -231,7 +223,7 @@ impl AnalyticsRpc for AnalyticsGrpc {
         let id = required("pathway_id", &request.pathway_id)?;
         let module = required("module_id", &request.module_id)?;
         Ok(Response::new(to_pb_pathway(
-            self.service.complete(&caller, &id, &module).await?,
+            self.service.complete(&caller, id, module).await?,
         )))
     }
 
@@ -242,7 +234,7 @@ impl AnalyticsRpc for AnalyticsGrpc {
         let (caller, request) = grpc::caller(request)?;
         let id = required("pathway_id", &request.pathway_id)?;
         Ok(Response::new(to_pb_progress(
-            self.service.progress(&caller, &id).await?,
+            self.service.progress(&caller, id).await?,
         )))
     }
 

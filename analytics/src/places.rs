@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use passerelle_proto::analytics::v1::PlaceSuggestion;
 use passerelle_proto::directory::v1 as directory;
 use passerelle_proto::directory::v1::directory_client::DirectoryClient;
 use tonic::transport::Channel;
+
+use crate::domain::PlaceSuggestion;
 
 /// How far to look for places.
 pub const RADIUS_M: f64 = 30_000.0;

@@ -131,17 +131,7 @@ impl Analytics {
                         .unwrap_or_default();
                     match finder.nearest(&module.services, &publics, lat, lon).await {
                         Ok(found) => {
-                            places = found
-                                .into_iter()
-                                .map(|p| PlaceSuggestion {
-                                    place_id: p.place_id,
-                                    name: p.name,
-                                    address: p.address,
-                                    distance_m: p.distance_m,
-                                    phone: p.phone,
-                                    booking: p.booking,
-                                })
-                                .collect();
+                            places = found;
                             searched.insert(module.services.clone(), places.clone());
                         }
                         Err(e) => {

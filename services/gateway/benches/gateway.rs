@@ -39,9 +39,7 @@ fn main() {
             )
             .await;
         }
-        let client = support::browser();
-        let signed = support::sign_in(&p.web, &client, "camille", "482913").await;
-        assert_eq!(signed.status(), 303);
+        let client = support::signed_in(&p.web, "camille", "482913").await;
         let page = client
             .get(format!("{}/mes-papiers", p.web))
             .send()
@@ -109,8 +107,7 @@ fn main() {
 
         section("page weight (what a browser downloads the first time) vs the 100 KB budget");
         let anonymous = support::browser();
-        let agent = support::browser();
-        support::sign_in(&p.web, &agent, "agent-nord", "agent passphrase 1").await;
+        let agent = support::signed_in(&p.web, "agent-nord", "agent passphrase 1").await;
         let pages = [
             ("sign-in", "/connexion", &anonymous),
             ("PIN sign-in", "/connexion/code", &anonymous),

@@ -142,15 +142,7 @@ fn to_pb_sheet(sheet: Sheet) -> pb::RecoverySheet {
     }
 }
 
-fn to_pb_mandate(
-    mandate: &Mandate,
-    now: i64,
-    names: &std::collections::BTreeMap<String, String>,
-) -> pb::Mandate {
-    let structure_name = names
-        .get(&mandate.structure)
-        .cloned()
-        .unwrap_or_else(|| mandate.structure.clone());
+fn to_pb_mandate(mandate: &Mandate, now: i64, structure_name: String) -> pb::Mandate {
     pb::Mandate {
         id: mandate.id.clone(),
         beneficiary_id: mandate.beneficiary_id.clone(),
@@ -206,8 +198,8 @@ fn structure_kind(value: i32) -> Result<StructureKind, Status> {
 impl IdentityGrpc {
     /// One mandate as a reply, with its structure's display name.
     async fn mandate_reply(&self, mandate: &Mandate) -> Reply<pb::Mandate> {
-        let names = self.service.structure_names().await?;
-        ok(to_pb_mandate(mandate, self.service.now(), &names))
+        let name = self.service.structure_name(&mandate.structure).await?;
+        ok(to_pb_mandate(mandate, self.service.now(), name))
     }
 }
 
@@ -558,7 +550,10 @@ impl IdentityRpc for IdentityGrpc {
         ok(pb::ListMandatesResponse {
             mandates: mandates
                 .iter()
-                .map(|m| to_pb_mandate(m, now, &names))
+                .map(|m| {
+                    let name = names.get(&m.structure).unwrap_or(&m.structure).clone();
+                    to_pb_mandate(m, now, name)
+                })
                 .collect(),
         })
     }

@@ -63,6 +63,32 @@ pub struct Parsed {
 /// hours, an INSEE code, coordinates outside France, a value outside a vocabulary…) is left
 /// out of the place. A postcode outside the INSEE code's department is kept, with a warning.
 pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Parsed, Rejection> {
+    let (place, doubts) = read_record(line, get)?;
+    Ok(Parsed {
+        place,
+        warnings: doubts.into_iter().map(|(warning, _)| warning).collect(),
+    })
+}
+
+/// The same reading for one place edited by hand: any doubtful value refuses it, so the
+/// person who typed it fixes it — but a postcode outside its INSEE code's department, which
+/// real places have (communes served by a neighbouring department's post office).
+pub fn parse_strict(get: &dyn Fn(&str) -> String) -> Result<Place, Rejection> {
+    let (place, doubts) = read_record(1, get)?;
+    match doubts
+        .into_iter()
+        .find(|(_, why)| !matches!(why, Invalid::PostcodeOutsideDepartment(_)))
+    {
+        Some((doubt, _)) => Err(doubt),
+        None => Ok(place),
+    }
+}
+
+/// A row read: the place, and each doubtful value with why.
+fn read_record(
+    line: usize,
+    get: &dyn Fn(&str) -> String,
+) -> Result<(Place, Vec<(Warning, Invalid)>), Rejection> {
     let problem = |field: &str, value: &str, reason: Invalid| Problem {
         line,
         field: field.to_owned(),
@@ -71,7 +97,8 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Parsed,
     };
     let warnings = std::cell::RefCell::new(Vec::new());
     let warn = |field: &str, value: &str, reason: Invalid| {
-        warnings.borrow_mut().push(problem(field, value, reason));
+        let warning = problem(field, value, reason.clone());
+        warnings.borrow_mut().push((warning, reason));
     };
     let text = |field: &str| clean(&get(field));
     let required = |field: &str| {
@@ -329,27 +356,7 @@ pub fn parse_record(line: usize, get: &dyn Fn(&str) -> String) -> Result<Parsed,
         x_wifi_public,
         x_postes_en_acces_libre,
     };
-    Ok(Parsed {
-        place,
-        warnings: warnings.into_inner(),
-    })
-}
-
-/// The same reading for one place edited by hand: any doubtful value refuses it, so the
-/// person who typed it fixes it.
-///
-/// A postcode outside its INSEE code's department does not refuse it: real places have them
-/// (communes served by a neighbouring department's post office).
-pub fn parse_strict(get: &dyn Fn(&str) -> String) -> Result<Place, Rejection> {
-    let parsed = parse_record(1, get)?;
-    match parsed
-        .warnings
-        .into_iter()
-        .find(|w| w.field != "code_postal")
-    {
-        Some(doubt) => Err(doubt),
-        None => Ok(parsed.place),
-    }
+    Ok((place, warnings.into_inner()))
 }
 
 /// The longest `presentation_resume` kept whole.

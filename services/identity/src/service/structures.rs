@@ -123,4 +123,12 @@ impl Identity {
             .map(|s| (s.id, s.display_name))
             .collect())
     }
+
+    /// The name people read for structure `id` (the id itself when the registry has none).
+    pub async fn structure_name(&self, id: &str) -> Result<String, ServiceError> {
+        Ok(STRUCTURES
+            .get(&*self.store, ALL, id)
+            .await?
+            .map_or_else(|| id.to_owned(), |s| s.display_name))
+    }
 }
