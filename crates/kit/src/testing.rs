@@ -282,3 +282,67 @@ pub fn cell_holds(expected: char, anonymous: bool, outcome: &Result<(), tonic::S
         _ => false,
     }
 }
+
+/// The wrong cells of an access matrix, gathered so one run reports all of them at once.
+#[derive(Debug, Default)]
+pub struct MatrixReport {
+    wrong: Vec<String>,
+}
+
+impl MatrixReport {
+    /// Checks one cell (see [`cell_holds`]); returns whether it held.
+    pub fn cell(
+        &mut self,
+        rpc: &dyn std::fmt::Debug,
+        caller: &dyn std::fmt::Debug,
+        expected: char,
+        anonymous: bool,
+        outcome: &Result<(), tonic::Status>,
+    ) -> bool {
+        let held = cell_holds(expected, anonymous, outcome);
+        if !held {
+            self.wrong.push(format!(
+                "{rpc:?} by {caller:?}: expected {expected}, got {outcome:?}"
+            ));
+        }
+        held
+    }
+
+    /// Checks what an allowed call by a mandated agent wrote to the person's audit trail: an
+    /// entry exactly when the matrix says the RPC is audited, each naming `agent` and a mandate
+    /// (`entries` as `(actor, names a mandate)`).
+    pub fn audit<'a>(
+        &mut self,
+        rpc: &dyn std::fmt::Debug,
+        audited: bool,
+        agent: &str,
+        entries: impl IntoIterator<Item = (&'a str, bool)>,
+    ) {
+        let entries: Vec<_> = entries.into_iter().collect();
+        if entries.is_empty() == audited {
+            self.wrong.push(format!(
+                "{rpc:?} by a mandated agent: audited {}, expected {audited}",
+                !entries.is_empty()
+            ));
+        }
+        if entries
+            .iter()
+            .any(|(actor, mandate)| *actor != agent || !mandate)
+        {
+            self.wrong.push(format!(
+                "{rpc:?}: an audit entry does not name the agent and mandate"
+            ));
+        }
+    }
+
+    /// Fails unless the matrix covers every RPC of `service` and no cell was wrong.
+    pub fn finish(self, service: &str, covered: impl IntoIterator<Item = String>) {
+        assert_every_rpc(service, covered);
+        assert!(
+            self.wrong.is_empty(),
+            "{} wrong cells:\n{}",
+            self.wrong.len(),
+            self.wrong.join("\n")
+        );
+    }
+}

@@ -155,14 +155,7 @@ async fn a_share_code_opens_the_document_without_an_account() {
     let p = platform().await;
     let (_, doc) = p.beneficiary_with_a_document().await;
     let owner = signed_in(&p.web, "camille", "482913").await;
-    let page = owner
-        .get(format!("{}/mes-papiers/{doc}", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_page(&owner, format!("{}/mes-papiers/{doc}", p.web)).await;
     let made = owner
         .post(format!("{}/mes-papiers/{doc}/partager", p.web))
         .form(&[
@@ -181,14 +174,7 @@ async fn a_share_code_opens_the_document_without_an_account() {
     assert!(made.contains("<svg"), "a QR code");
 
     let stranger = browser();
-    let form = stranger
-        .get(format!("{}/partage", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = get_page(&stranger, format!("{}/partage", p.web)).await;
     let token = csrf(&form);
     let wrong = stranger
         .post(format!("{}/partage", p.web))
@@ -244,27 +230,13 @@ async fn agents_find_only_their_structures_people() {
     )
     .await;
     let nord = signed_in(&p.web, "agent-nord", "agent passphrase 1").await;
-    let found = nord
-        .get(format!("{}/personnes?q=camille", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let found = get_page(&nord, format!("{}/personnes?q=camille", p.web)).await;
     assert!(
         found.contains("1 personne trouvée") && found.contains("Camille Martin"),
         "{found}"
     );
     let sud = signed_in(&p.web, "agent-sud", "agent passphrase 2").await;
-    let none = sud
-        .get(format!("{}/personnes?q=camille", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let none = get_page(&sud, format!("{}/personnes?q=camille", p.web)).await;
     assert!(none.contains("Aucune personne trouvée"), "{none}");
     // A beneficiary cannot use the desk.
     let person = signed_in(&p.web, "camille", "482913").await;
@@ -323,14 +295,7 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
     let agent = signed_in(&p.web, "agent-nord", "agent passphrase 1").await;
 
     // A new person, no e-mail: a generated username and the recovery sheet to print.
-    let form = agent
-        .get(format!("{}/personnes/nouvelle", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = get_page(&agent, format!("{}/personnes/nouvelle", p.web)).await;
     let token = csrf(&form);
     let weak = agent
         .post(format!("{}/personnes/nouvelle", p.web))
@@ -376,14 +341,7 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
     let person_id = pdf_path.split('/').nth(2).unwrap().to_owned();
 
     // Without a mandate: no documents, an offer to record one.
-    let page = agent
-        .get(format!("{}/personnes/{person_id}", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_page(&agent, format!("{}/personnes/{person_id}", p.web)).await;
     assert!(
         page.contains("Lucien Dubois") && page.contains("il faut un accord"),
         "{page}"
@@ -486,14 +444,7 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
     .await
     .unwrap();
     assert_eq!(sent.status(), 303);
-    let page = agent
-        .get(format!("{}/personnes/{person_id}", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_page(&agent, format!("{}/personnes/{person_id}", p.web)).await;
     assert!(
         page.contains("Justificatif (1)") && page.contains("Justificatif (2)"),
         "{page}"
@@ -529,14 +480,7 @@ async fn an_agent_opens_an_account_records_a_mandate_and_files_papers() {
         sign_in(&p.web, &person, &username, "482913").await.status(),
         303
     );
-    let helpers = person
-        .get(format!("{}/qui-m-aide", p.web))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let helpers = get_page(&person, format!("{}/qui-m-aide", p.web)).await;
     assert!(
         helpers.contains("CCAS d&#39;Amiens, antenne Nord")
             && !helpers.contains("ccas-nord")

@@ -135,7 +135,7 @@ async fn call(app: &App, rpc: Rpc, token: Option<&str>) -> Result<(), tonic::Sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
-    let mut wrong = Vec::new();
+    let mut report = passerelle_kit::testing::MatrixReport::default();
     for (rpc, row) in MATRIX {
         for (caller, expected) in CALLERS.iter().zip(row.chars()) {
             // A fresh directory per cell: the city's places, imported by ccas-nord's manager.
@@ -144,26 +144,17 @@ async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
                 .await
                 .unwrap();
             let outcome = call(&app, *rpc, token(&app, *caller).as_deref()).await;
-            let ok = passerelle_kit::testing::cell_holds(
+            report.cell(
+                rpc,
+                caller,
                 expected,
                 *caller == Caller::Anonymous,
                 &outcome,
             );
-            if !ok {
-                wrong.push(format!(
-                    "{rpc:?} by {caller:?}: expected {expected}, got {outcome:?}"
-                ));
-            }
         }
     }
-    passerelle_kit::testing::assert_every_rpc(
+    report.finish(
         "passerelle.directory.v1.Directory",
         MATRIX.iter().map(|(rpc, _)| format!("{rpc:?}")),
-    );
-    assert!(
-        wrong.is_empty(),
-        "{} wrong cells:\n{}",
-        wrong.len(),
-        wrong.join("\n")
     );
 }

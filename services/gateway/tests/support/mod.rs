@@ -244,6 +244,11 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of the page at `url`, whatever its status.
+pub async fn get_page(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The value of the hidden CSRF field of a page.
 pub fn csrf(html: &str) -> String {
     let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;

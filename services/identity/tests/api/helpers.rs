@@ -261,7 +261,22 @@ impl App {
     }
 }
 
-/// A minimal valid PNG, standing for a captured signature.
+/// A person granting a mandate themselves, signed in: no drawn or typed signature, no secret.
+pub fn own_grant(
+    beneficiary_id: impl Into<String>,
+    structure: &str,
+    scopes: &[pb::Scope],
+    duration: pb::MandateDuration,
+) -> pb::GrantMandateRequest {
+    pb::GrantMandateRequest {
+        beneficiary_id: beneficiary_id.into(),
+        structure: structure.into(),
+        scopes: scopes.iter().map(|scope| *scope as i32).collect(),
+        duration: duration as i32,
+        ..Default::default()
+    }
+}
+
 /// A whole 1×1 PNG, as a signature pad would send (in miniature).
 pub fn signature_png() -> Vec<u8> {
     fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {

@@ -10,7 +10,7 @@ use passerelle_proto::identity::v1 as pb;
 use prost::Message;
 use tonic::Code;
 
-use crate::helpers::{ADMIN, App, spawn_app, spawn_with};
+use crate::helpers::{ADMIN, App, own_grant, spawn_app, spawn_with};
 
 /// An agent of ccas-nord and a beneficiary with a phone, both signed in.
 async fn agent_and_person(app: &App) -> (String, pb::Account, String) {
@@ -92,15 +92,12 @@ async fn revoking_one_scope_keeps_the_others_and_delegated_tokens_follow() {
     let (agent, person, person_token) = agent_and_person(&app).await;
     let mut own = app.client(Some(&person_token));
     let mandate = own
-        .grant_mandate(pb::GrantMandateRequest {
-            beneficiary_id: person.id.clone(),
-            structure: "ccas-nord".into(),
-            scopes: vec![pb::Scope::Documents as i32, pb::Scope::Procedures as i32],
-            duration: pb::MandateDuration::OneYear as i32,
-            signature_png: Vec::new(),
-            beneficiary_secret: String::new(),
-            typed_signature: String::new(),
-        })
+        .grant_mandate(own_grant(
+            person.id.clone(),
+            "ccas-nord",
+            &[pb::Scope::Documents, pb::Scope::Procedures],
+            pb::MandateDuration::OneYear,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -234,15 +231,12 @@ async fn expired_mandates_stop_working_and_are_announced_once() {
     let (agent, person, person_token) = agent_and_person(&app).await;
     let mandate = app
         .client(Some(&person_token))
-        .grant_mandate(pb::GrantMandateRequest {
-            beneficiary_id: person.id.clone(),
-            structure: "ccas-nord".into(),
-            scopes: vec![pb::Scope::Procedures as i32],
-            duration: pb::MandateDuration::OneDay as i32,
-            signature_png: Vec::new(),
-            beneficiary_secret: String::new(),
-            typed_signature: String::new(),
-        })
+        .grant_mandate(own_grant(
+            person.id.clone(),
+            "ccas-nord",
+            &[pb::Scope::Procedures],
+            pb::MandateDuration::OneDay,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -283,15 +277,12 @@ async fn erasure_removes_the_person_and_tells_the_other_services() {
     let app = spawn_app().await;
     let (_, person, person_token) = agent_and_person(&app).await;
     app.client(Some(&person_token))
-        .grant_mandate(pb::GrantMandateRequest {
-            beneficiary_id: person.id.clone(),
-            structure: "ccas-nord".into(),
-            scopes: vec![pb::Scope::Documents as i32],
-            duration: pb::MandateDuration::OneMonth as i32,
-            signature_png: Vec::new(),
-            beneficiary_secret: String::new(),
-            typed_signature: String::new(),
-        })
+        .grant_mandate(own_grant(
+            person.id.clone(),
+            "ccas-nord",
+            &[pb::Scope::Documents],
+            pb::MandateDuration::OneMonth,
+        ))
         .await
         .unwrap();
     app.client(Some(&person_token))
@@ -349,117 +340,87 @@ async fn bad_input_is_refused_with_what_is_accepted() {
     let app = spawn_app().await;
     let (agent, person, _) = agent_and_person(&app).await;
     let mut client = app.client(Some(&agent));
-    let cases: Vec<(tonic::Status, &str)> = vec![
+    let account = pb::CreateAccountRequest {
+        role: pb::Role::Beneficiary as i32,
+        given_name: "A".into(),
+        family_name: "B".into(),
+        secret: "482913".into(),
+        ..Default::default()
+    };
+    let grant = pb::GrantMandateRequest {
+        beneficiary_id: person.id.clone(),
+        structure: "ccas-nord".into(),
+        scopes: vec![1],
+        duration: 1,
+        ..Default::default()
+    };
+    let accounts = [
         (
-            client
-                .create_account(pb::CreateAccountRequest {
-                    role: pb::Role::Beneficiary as i32,
-                    given_name: "A".into(),
-                    family_name: "B".into(),
-                    secret: "x".into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_err(),
+            pb::CreateAccountRequest {
+                secret: "x".into(),
+                ..account.clone()
+            },
             "expected 8 to 128 characters, or a PIN of exactly 6 digits",
         ),
         (
-            client
-                .create_account(pb::CreateAccountRequest {
-                    role: pb::Role::Beneficiary as i32,
-                    username: "José".into(),
-                    given_name: "A".into(),
-                    family_name: "B".into(),
-                    secret: "482913".into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_err(),
+            pb::CreateAccountRequest {
+                username: "José".into(),
+                ..account.clone()
+            },
             "letters without accents",
         ),
         (
-            client
-                .create_account(pb::CreateAccountRequest {
-                    role: pb::Role::Beneficiary as i32,
-                    given_name: "A".into(),
-                    family_name: "B".into(),
-                    secret: "482913".into(),
-                    phone: "12".into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_err(),
+            pb::CreateAccountRequest {
+                phone: "12".into(),
+                ..account.clone()
+            },
             "expected a French number",
         ),
         (
-            client
-                .create_account(pb::CreateAccountRequest {
-                    role: pb::Role::Beneficiary as i32,
-                    username: "amina".into(),
-                    given_name: "A".into(),
-                    family_name: "B".into(),
-                    secret: "482913".into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_err(),
+            pb::CreateAccountRequest {
+                username: "amina".into(),
+                ..account.clone()
+            },
             "username `amina` is taken",
         ),
+    ];
+    let grants = [
         (
-            client
-                .grant_mandate(pb::GrantMandateRequest {
-                    beneficiary_id: person.id.clone(),
-                    structure: "ccas-nord".into(),
-                    scopes: vec![],
-                    duration: 1,
-                    signature_png: vec![],
-                    beneficiary_secret: String::new(),
-                    typed_signature: String::new(),
-                })
-                .await
-                .unwrap_err(),
+            pb::GrantMandateRequest {
+                scopes: vec![],
+                ..grant.clone()
+            },
             "no scope given: expected one or more of",
         ),
         (
-            client
-                .grant_mandate(pb::GrantMandateRequest {
-                    beneficiary_id: person.id.clone(),
-                    structure: "ccas-nord".into(),
-                    scopes: vec![9],
-                    duration: 1,
-                    signature_png: vec![],
-                    beneficiary_secret: String::new(),
-                    typed_signature: String::new(),
-                })
-                .await
-                .unwrap_err(),
+            pb::GrantMandateRequest {
+                scopes: vec![9],
+                ..grant.clone()
+            },
             "scope 9 is not accepted",
         ),
         (
-            client
-                .grant_mandate(pb::GrantMandateRequest {
-                    beneficiary_id: person.id.clone(),
-                    structure: "ccas-nord".into(),
-                    scopes: vec![1],
-                    duration: 1,
-                    signature_png: b"GIF89a".to_vec(),
-                    beneficiary_secret: String::new(),
-                    typed_signature: String::new(),
-                })
-                .await
-                .unwrap_err(),
+            pb::GrantMandateRequest {
+                signature_png: b"GIF89a".to_vec(),
+                ..grant.clone()
+            },
             "expected a PNG image",
         ),
-        (
-            client
-                .get_account(pb::GetAccountRequest {
-                    account_id: "nobody".into(),
-                })
-                .await
-                .unwrap_err(),
-            "no account `nobody`",
-        ),
     ];
+    let mut cases: Vec<(tonic::Status, &str)> = Vec::new();
+    for (request, expected) in accounts {
+        cases.push((client.create_account(request).await.unwrap_err(), expected));
+    }
+    for (request, expected) in grants {
+        cases.push((client.grant_mandate(request).await.unwrap_err(), expected));
+    }
+    let nobody = pb::GetAccountRequest {
+        account_id: "nobody".into(),
+    };
+    cases.push((
+        client.get_account(nobody).await.unwrap_err(),
+        "no account `nobody`",
+    ));
     for (status, expected) in cases {
         assert!(
             status.message().contains(expected),

@@ -6,10 +6,10 @@
 //! {documents, procedures} to ccas-nord, except in the "agent, no mandate" row, where its
 //! mandate goes to ccas-sud and the ccas-nord agent has none.
 
-use passerelle_kit::testing::{PERSON_CALLERS as CALLERS, PersonCaller as Caller, cell_holds};
+use passerelle_kit::testing::{MatrixReport, PERSON_CALLERS as CALLERS, PersonCaller as Caller};
 use passerelle_proto::identity::v1 as pb;
 
-use crate::helpers::{App, signature_png, spawn_app};
+use crate::helpers::{App, own_grant, signature_png, spawn_app};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rpc {
@@ -138,15 +138,12 @@ impl World {
         let mandate = self
             .app
             .client(Some(&token))
-            .grant_mandate(pb::GrantMandateRequest {
-                beneficiary_id: account.id.clone(),
-                structure: structure.into(),
-                scopes: vec![pb::Scope::Documents as i32, pb::Scope::Procedures as i32],
-                duration: pb::MandateDuration::OneMonth as i32,
-                signature_png: Vec::new(),
-                beneficiary_secret: String::new(),
-                typed_signature: String::new(),
-            })
+            .grant_mandate(own_grant(
+                account.id.clone(),
+                structure,
+                &[pb::Scope::Documents, pb::Scope::Procedures],
+                pb::MandateDuration::OneMonth,
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -401,25 +398,20 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_by_every_caller_is_allowed_exactly_where_intended() {
     let world = World::new().await;
-    let mut wrong = Vec::new();
+    let mut report = MatrixReport::default();
     for (rpc, row) in MATRIX {
         for (caller, expected) in CALLERS.iter().zip(row.chars()) {
             let outcome = world.call(*rpc, *caller).await;
-            let ok = cell_holds(expected, *caller == Caller::Anonymous, &outcome);
-            if !ok {
-                wrong.push(format!(
-                    "{rpc:?} by {caller:?}: expected {expected}, got {outcome:?}"
-                ));
-            }
+            report.cell(
+                rpc,
+                caller,
+                expected,
+                *caller == Caller::Anonymous,
+                &outcome,
+            );
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "{} cells wrong:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
-    passerelle_kit::testing::assert_every_rpc(
+    report.finish(
         "passerelle.identity.v1.Identity",
         MATRIX.iter().map(|(rpc, _)| format!("{rpc:?}")),
     );

@@ -6,7 +6,7 @@
 use passerelle_proto::identity::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{App, spawn_app};
+use crate::helpers::{App, own_grant, spawn_app};
 
 /// Runs the story on `app`, with an admin token and names made unique by `tag`.
 pub async fn mandate_story(app: &App, admin: &str, tag: &str) {
@@ -38,15 +38,12 @@ pub async fn mandate_story(app: &App, admin: &str, tag: &str) {
 
     let mandate = app
         .client(Some(&person_token))
-        .grant_mandate(pb::GrantMandateRequest {
-            beneficiary_id: person.id.clone(),
-            structure: "ccas-nord".into(),
-            scopes: vec![pb::Scope::Procedures as i32],
-            duration: pb::MandateDuration::OneMonth as i32,
-            signature_png: Vec::new(),
-            beneficiary_secret: String::new(),
-            typed_signature: String::new(),
-        })
+        .grant_mandate(own_grant(
+            person.id.clone(),
+            "ccas-nord",
+            &[pb::Scope::Procedures],
+            pb::MandateDuration::OneMonth,
+        ))
         .await
         .unwrap()
         .into_inner();
