@@ -42,6 +42,14 @@ pub enum Updated<T> {
     Contended,
 }
 
+/// A value read together with the bytes it was read from, so its successor is written only if
+/// nobody changed the row in between (see [`Table::replace`]).
+#[derive(Clone, Debug)]
+pub struct Read<T> {
+    pub value: T,
+    raw: Vec<u8>,
+}
+
 impl<T: Serialize + DeserializeOwned> Table<T> {
     pub const fn new(name: &'static str) -> Self {
         Self {
@@ -92,6 +100,39 @@ impl<T: Serialize + DeserializeOwned> Table<T> {
             Some(bytes) => Ok(Some(self.decode(pk, ck, &bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// The row's value and the bytes it was read from (`None` when absent).
+    pub async fn read(&self, store: &dyn Store, pk: &str, ck: &str) -> Result<Option<Read<T>>> {
+        match store.get(self.name, pk, ck).await? {
+            Some(raw) => Ok(Some(Read {
+                value: self.decode(pk, ck, &raw)?,
+                raw,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `next` where `read` was read, only if the row still holds what was read
+    /// (compare-and-set), to live for `ttl` (the table's when `None`); what was written, for a
+    /// further replace, or `None` when another writer came first.
+    pub async fn replace(
+        &self,
+        store: &dyn Store,
+        (pk, ck): (&str, &str),
+        read: &Read<T>,
+        next: T,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Read<T>>> {
+        let mut row = self.row(pk, ck, &next)?;
+        if let Some(ttl) = ttl {
+            row = row.with_ttl(ttl);
+        }
+        let raw = row.value.clone();
+        Ok(store
+            .compare_and_set(row, &read.raw)
+            .await?
+            .then_some(Read { value: next, raw }))
     }
 
     pub async fn put(&self, store: &dyn Store, pk: &str, ck: &str, value: &T) -> Result<()> {
@@ -230,5 +271,30 @@ mod tests {
             .unwrap();
         let damaged = COUNTERS.get(&*store, "d", "").await.unwrap_err();
         assert!(damaged.to_string().contains("counters"), "{damaged}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replace_loses_to_a_write_since_the_read() {
+        let (store, _dir) = store();
+        COUNTERS
+            .put(&*store, "c", "", &Counter { n: 1 })
+            .await
+            .unwrap();
+        let first = COUNTERS.read(&*store, "c", "").await.unwrap().unwrap();
+        let second = first.clone();
+        let key = ("c", "");
+        let won = COUNTERS
+            .replace(&*store, key, &first, Counter { n: 2 }, None)
+            .await
+            .unwrap()
+            .expect("nobody wrote since the read");
+        assert_eq!(won.value, Counter { n: 2 });
+        let lost = COUNTERS.replace(&*store, key, &second, Counter { n: 3 }, None);
+        assert!(lost.await.unwrap().is_none(), "a stale read must not win");
+        // What the winner wrote is itself a read to chain from.
+        let chained = COUNTERS.replace(&*store, key, &won, Counter { n: 4 }, None);
+        assert!(chained.await.unwrap().is_some());
+        let now = COUNTERS.get(&*store, "c", "").await.unwrap();
+        assert_eq!(now, Some(Counter { n: 4 }));
     }
 }

@@ -26,6 +26,14 @@ pub(super) struct PendingConsent {
     pub(super) expires_at: i64,
 }
 
+/// What a consent's row holds: the consent while it waits for its code, then, for a minute,
+/// that it was used.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) enum ConsentRow {
+    Waiting(PendingConsent),
+    Used,
+}
+
 /// A pending consent, as the agent sees it.
 #[derive(Clone, Debug)]
 pub struct ConsentPending {
@@ -210,15 +218,12 @@ impl Identity {
             scope_list_fr(&scopes)
         );
         sms.send(phone.as_str(), &text).await?;
-        self.store
+        CONSENT_ROWS
             .put(
-                Row::new(
-                    CONSENTS,
-                    &pending.id,
-                    "",
-                    serde_json::to_vec(&pending).map_err(ServiceError::internal)?,
-                )
-                .with_ttl(std::time::Duration::from_secs(CONSENT_TTL as u64)),
+                &*self.store,
+                &pending.id,
+                "",
+                &ConsentRow::Waiting(pending.clone()),
             )
             .await?;
         Ok(ConsentPending {
@@ -246,12 +251,11 @@ impl Identity {
         // tries than guesses one after another.
         let now = self.now();
         let (pending, counted) = loop {
-            let bytes = self
-                .store
-                .get(CONSENTS, consent_id, "")
-                .await?
+            let read = older_as_absent(CONSENT_ROWS.read(&*self.store, consent_id, "").await)?
                 .ok_or_else(gone)?;
-            let mut pending: PendingConsent = serde_json::from_slice(&bytes).map_err(|_| gone())?;
+            let ConsentRow::Waiting(mut pending) = read.value.clone() else {
+                return Err(gone());
+            };
             if pending.agent != principal.subject {
                 return Err(denied("only the agent who asked may confirm this consent"));
             }
@@ -259,11 +263,13 @@ impl Identity {
                 return Err(gone());
             }
             pending.attempts += 1;
-            let counted = serde_json::to_vec(&pending).map_err(ServiceError::internal)?;
-            let row = Row::new(CONSENTS, consent_id, "", counted.clone()).with_ttl(
-                std::time::Duration::from_secs((pending.expires_at - now).max(1) as u64),
-            );
-            if self.store.compare_and_set(row, &bytes).await? {
+            let left = std::time::Duration::from_secs((pending.expires_at - now).max(1) as u64);
+            let next = ConsentRow::Waiting(pending.clone());
+            let key = (consent_id, "");
+            if let Some(counted) = CONSENT_ROWS
+                .replace(&*self.store, key, &read, next, Some(left))
+                .await?
+            {
                 break (pending, counted);
             }
         };
@@ -274,9 +280,16 @@ impl Identity {
                 CONSENT_ATTEMPTS.saturating_sub(pending.attempts)
             )));
         }
-        let used = Row::new(CONSENTS, consent_id, "", b"used".to_vec())
-            .with_ttl(std::time::Duration::from_secs(60));
-        if !self.store.compare_and_set(used, &counted).await? {
+        let used = CONSENT_ROWS
+            .replace(
+                &*self.store,
+                (consent_id, ""),
+                &counted,
+                ConsentRow::Used,
+                Some(SPENT_TTL),
+            )
+            .await?;
+        if used.is_none() {
             return Err(gone());
         }
         let mandate = Mandate::new(

@@ -51,15 +51,30 @@ const ACCOUNTS: &str = "accounts";
 /// Accounts: partition = account id.
 const ACCOUNT_ROWS: Table<Account> = Table::new(ACCOUNTS);
 const USERNAMES: &str = "usernames";
-const ASSISTED_RECOVERIES: &str = "assisted_recoveries";
-const CONSENTS: &str = "mandate_consents";
 /// How long an assisted recovery waits for its second agent.
 const ASSISTED_RECOVERY_TTL: i64 = 3600;
-/// What an approved recovery's row holds until it expires, so a second approval is told so.
-const APPROVED: &[u8] = b"approved";
+/// Assisted recoveries: partition = recovery id.
+const RECOVERY_ROWS: Table<recoveries::RecoveryRow> = Table::new("assisted_recoveries")
+    .with_ttl(std::time::Duration::from_secs(ASSISTED_RECOVERY_TTL as u64));
 /// How long a consent code sent by SMS stays valid, and how many tries it allows.
 const CONSENT_TTL: i64 = 600;
+/// Consents asked by SMS: partition = consent id.
+const CONSENT_ROWS: Table<mandates::ConsentRow> =
+    Table::new("mandate_consents").with_ttl(std::time::Duration::from_secs(CONSENT_TTL as u64));
+/// How long a used consent or an approved recovery stays, so a second use is told so.
+const SPENT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 const CONSENT_ATTEMPTS: u32 = 5;
+
+/// A row written in an older format reads as absent: a consent or recovery in flight across an
+/// upgrade is asked for again, never an internal error.
+fn older_as_absent<T>(
+    read: Result<Option<T>, passerelle_store::Error>,
+) -> Result<Option<T>, ServiceError> {
+    match read {
+        Err(passerelle_store::Error::Corrupt { .. }) => Ok(None),
+        other => Ok(other?),
+    }
+}
 
 /// The answer to every failed sign-in, whatever failed.
 pub const WRONG_CREDENTIALS: &str = "wrong username or secret";

@@ -29,6 +29,14 @@ pub struct AssistedRecovery {
     pub expires_at: i64,
 }
 
+/// What a recovery's row holds: the recovery while it waits for its second agent, then, for a
+/// minute, that it was approved, so a second approval is told so.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) enum RecoveryRow {
+    Waiting(AssistedRecovery),
+    Approved,
+}
+
 /// How a person shows they are at the desk for a recovery.
 #[derive(Clone, Debug)]
 pub enum Presence {
@@ -184,15 +192,11 @@ impl Identity {
             document_hash,
             expires_at: now + ASSISTED_RECOVERY_TTL,
         };
-        batch.push(Mutation::Put(
-            Row::new(
-                ASSISTED_RECOVERIES,
-                &recovery.id,
-                "",
-                serde_json::to_vec(&recovery).map_err(ServiceError::internal)?,
-            )
-            .with_ttl(std::time::Duration::from_secs(ASSISTED_RECOVERY_TTL as u64)),
-        ));
+        batch.push(RECOVERY_ROWS.put_mutation(
+            &recovery.id,
+            "",
+            &RecoveryRow::Waiting(recovery.clone()),
+        )?);
         batch.push(audit_mutation(
             &account.id,
             &AuditEntry {
@@ -223,22 +227,17 @@ impl Identity {
         if !is_agent(principal) && !manager {
             return Err(denied("only an agent or a manager approves a recovery"));
         }
-        let bytes = self
-            .store
-            .get(ASSISTED_RECOVERIES, recovery_id, "")
-            .await?
+        let waiting = older_as_absent(RECOVERY_ROWS.read(&*self.store, recovery_id, "").await)?
             .ok_or_else(|| {
                 ServiceError::NotFound(format!(
                     "no recovery `{recovery_id}` waiting: it was approved already or expired after an hour; start a new one"
                 ))
             })?;
-        if bytes == APPROVED {
+        let RecoveryRow::Waiting(recovery) = waiting.value.clone() else {
             return Err(ServiceError::FailedPrecondition(format!(
                 "recovery `{recovery_id}` was approved already"
             )));
-        }
-        let recovery: AssistedRecovery =
-            serde_json::from_slice(&bytes).map_err(ServiceError::internal)?;
+        };
         if recovery.started_by == principal.subject {
             return Err(denied(
                 "a second agent must approve: you started this recovery",
@@ -265,14 +264,16 @@ impl Identity {
         // The binding must still hold: a mandate withdrawn in the meantime ends it.
         let binding = self.desk_binding(principal, &account).await?;
         // Used once: whoever removes it first approves it.
-        let claimed = self
-            .store
-            .compare_and_set(
-                Row::new(ASSISTED_RECOVERIES, recovery_id, "", APPROVED.to_vec())
-                    .with_ttl(std::time::Duration::from_secs(60)),
-                &bytes,
+        let claimed = RECOVERY_ROWS
+            .replace(
+                &*self.store,
+                (recovery_id, ""),
+                &waiting,
+                RecoveryRow::Approved,
+                Some(SPENT_TTL),
             )
-            .await?;
+            .await?
+            .is_some();
         if !claimed {
             return Err(ServiceError::FailedPrecondition(format!(
                 "recovery `{recovery_id}` was approved already"
