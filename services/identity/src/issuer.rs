@@ -21,11 +21,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use passerelle_kit::ServiceError;
 use passerelle_kit::clock::DynClock;
 use passerelle_kit::secrets::MasterKey;
-use passerelle_store::{DynStore, Row};
+use passerelle_store::{DynStore, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-const KEYS_TABLE: &str = "issuer_keys";
 const KEYS_PARTITION: &str = "rs256";
 
 /// How the issuer behaves.
@@ -48,6 +47,9 @@ struct StoredKey {
     /// The public JWK.
     jwk: Value,
 }
+
+/// The signing keys, newest last: partition [`KEYS_PARTITION`], clustered by kid.
+const KEYS: Table<StoredKey> = Table::new("issuer_keys");
 
 struct SigningKey {
     kid: String,
@@ -102,11 +104,7 @@ impl Issuer {
     /// Reads the key set from the store.
     pub async fn reload(&self) -> Result<(), ServiceError> {
         let mut loaded = Vec::new();
-        let rows = self.store.scan_all(KEYS_TABLE, KEYS_PARTITION).await?;
-        for (kid, bytes) in &rows {
-            let stored: StoredKey = serde_json::from_slice(bytes).map_err(|e| {
-                ServiceError::Internal(format!("issuer key {kid} does not decode: {e}"))
-            })?;
+        for (kid, stored) in KEYS.scan_all(&*self.store, KEYS_PARTITION).await? {
             let sealed = STANDARD
                 .decode(&stored.sealed_private)
                 .map_err(|e| ServiceError::Internal(format!("issuer key {kid}: {e}")))?;
@@ -165,10 +163,7 @@ impl Issuer {
             sealed_private: STANDARD.encode(self.master.seal(&format!("issuer-key:{kid}"), &der)?),
             jwk: json!({ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": jwk_n, "e": jwk_e }),
         };
-        let value =
-            serde_json::to_vec(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.store
-            .put_if_absent(Row::new(KEYS_TABLE, KEYS_PARTITION, &kid, value))
+        KEYS.put_if_absent(&*self.store, KEYS_PARTITION, &kid, &stored)
             .await?;
         tracing::info!(kid = %kid, "new token signing key");
         self.reload().await?;
