@@ -35,7 +35,7 @@ pub mod testing;
 mod typed;
 
 pub use error::{Error, Result};
-pub use typed::{Table, Updated};
+pub use typed::{Read, Table, Updated};
 
 /// The largest value a single row may hold. Documents live in object storage, not here; this
 /// keeps a runaway caller from filling a partition (ScyllaDB warns on cells over 1 MiB).

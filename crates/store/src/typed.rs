@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Mutation, Result, Row, Store};
+use crate::{Error, KeyRange, Mutation, Result, Row, Store};
 
 /// A table whose values are `T`.
 pub struct Table<T> {
@@ -160,6 +160,44 @@ impl<T: Serialize + DeserializeOwned> Table<T> {
         Ok(out)
     }
 
+    /// Every row of a partition, in clustering order, each decoded on its own: a row that does
+    /// not decode is its own [`Error::Corrupt`], not the whole scan's, for a pass that must get
+    /// past damage (an erasure removes what it cannot read too).
+    pub async fn scan_all_each(
+        &self,
+        store: &dyn Store,
+        pk: &str,
+    ) -> Result<Vec<(String, Result<T>)>> {
+        Ok(store
+            .scan_all(self.name, pk)
+            .await?
+            .into_iter()
+            .map(|(ck, bytes)| {
+                let value = self.decode(pk, &ck, &bytes);
+                (ck, value)
+            })
+            .collect())
+    }
+
+    /// Up to `limit` rows of a partition within `range`, in clustering order (one
+    /// [`Store::scan`]), and the range that continues after the last of them (`None` at the
+    /// end).
+    pub async fn scan(
+        &self,
+        store: &dyn Store,
+        pk: &str,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<(Vec<(String, T)>, Option<KeyRange>)> {
+        let page = store.scan(self.name, pk, range, limit).await?;
+        let mut out = Vec::with_capacity(page.rows.len());
+        for (ck, bytes) in page.rows {
+            let value = self.decode(pk, &ck, &bytes)?;
+            out.push((ck, value));
+        }
+        Ok((out, page.next))
+    }
+
     /// Reads the row (`None` when absent), asks `change` for its next value (`Ok(None)`: leave
     /// it), and writes it only if nobody wrote the row in between (compare-and-set, or
     /// put-if-absent when there was none); on a lost race, reads again, up to `rounds` times
@@ -296,5 +334,41 @@ mod tests {
         assert!(chained.await.unwrap().is_some());
         let now = COUNTERS.get(&*store, "c", "").await.unwrap();
         assert_eq!(now, Some(Counter { n: 4 }));
+    }
+
+    #[tokio::test]
+    async fn scans_page_and_a_damaged_row_spoils_only_itself_when_asked() {
+        let (store, _dir) = store();
+        for (ck, n) in [("a", 1), ("b", 2), ("d", 4)] {
+            COUNTERS
+                .put(&*store, "p", ck, &Counter { n })
+                .await
+                .unwrap();
+        }
+        store
+            .put(Row::new("counters", "p", "c", b"not json".to_vec()))
+            .await
+            .unwrap();
+
+        let (first, next) = COUNTERS
+            .scan(&*store, "p", &KeyRange::all(), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            vec![
+                ("a".to_owned(), Counter { n: 1 }),
+                ("b".to_owned(), Counter { n: 2 })
+            ]
+        );
+        let damaged = COUNTERS.scan(&*store, "p", &next.unwrap(), 2).await;
+        assert!(damaged.unwrap_err().to_string().contains("p/c"));
+        assert!(COUNTERS.scan_all(&*store, "p").await.is_err());
+
+        let each = COUNTERS.scan_all_each(&*store, "p").await.unwrap();
+        let keys: Vec<_> = each.iter().map(|(ck, _)| ck.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c", "d"]);
+        assert!(matches!(each[2].1, Err(Error::Corrupt { .. })));
+        assert_eq!(each[3].1.as_ref().unwrap(), &Counter { n: 4 });
     }
 }

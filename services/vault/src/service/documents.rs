@@ -37,11 +37,6 @@ impl Vault {
         serde_json::from_slice(&plain).map_err(ServiceError::internal)
     }
 
-    /// A stored document row, as it is (title and notes still sealed).
-    pub(super) fn decode(bytes: &[u8]) -> Result<Document, ServiceError> {
-        serde_json::from_slice(bytes).map_err(ServiceError::internal)
-    }
-
     /// Documents with their title and notes opened.
     pub(super) async fn open_documents(
         &self,
@@ -63,7 +58,7 @@ impl Vault {
         let vault = self.vault_key(&doc.owner_id, false).await?;
         let mut stored = doc.clone();
         stored.sealed_meta = Self::seal_meta(&vault, &doc.id, &doc.title, &doc.notes)?;
-        Ok(Row::new(DOCUMENTS, &doc.owner_id, &doc.id, json(&stored)?))
+        Ok(DOCUMENT_ROWS.row(&doc.owner_id, &doc.id, &stored)?)
     }
 
     pub(super) async fn load(
@@ -71,13 +66,10 @@ impl Vault {
         owner: &str,
         doc_id: &str,
     ) -> Result<Option<Document>, ServiceError> {
-        let Some(bytes) = self.store.get(DOCUMENTS, owner, doc_id).await? else {
+        let Some(doc) = DOCUMENT_ROWS.get(&*self.store, owner, doc_id).await? else {
             return Ok(None);
         };
-        Ok(self
-            .open_documents(owner, vec![Self::decode(&bytes)?])
-            .await?
-            .pop())
+        Ok(self.open_documents(owner, vec![doc]).await?.pop())
     }
 
     /// A document the principal may see, or NOT_FOUND (private ones do not exist for agents).
@@ -98,12 +90,8 @@ impl Vault {
         &self,
         owner: &str,
     ) -> Result<Vec<Document>, ServiceError> {
-        self.store
-            .scan_all(DOCUMENTS, owner)
-            .await?
-            .iter()
-            .map(|(_, bytes)| Self::decode(bytes))
-            .collect()
+        let rows = DOCUMENT_ROWS.scan_all(&*self.store, owner).await?;
+        Ok(rows.into_iter().map(|(_, doc)| doc).collect())
     }
 
     pub(super) async fn all_documents(&self, owner: &str) -> Result<Vec<Document>, ServiceError> {

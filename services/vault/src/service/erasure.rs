@@ -36,26 +36,24 @@ impl Vault {
                 .map(|(day, key)| Mutation::delete(EXPIRY_INDEX, day.to_string(), key))
         }));
         // Uploads in progress go too.
-        for (upload_id, bytes) in self.store.scan_all(OPEN_UPLOADS, "open").await? {
-            if serde_json::from_slice::<(String, String, i64)>(&bytes)
-                .is_ok_and(|(o, _, _)| o == owner)
-            {
+        for (upload_id, open) in OPEN_UPLOAD_ROWS.scan_all_each(&*self.store, "open").await? {
+            if open.is_ok_and(|(o, _, _)| o == owner) {
                 batch.push(Mutation::delete(UPLOADS, &upload_id, ""));
                 batch.push(Mutation::delete(OPEN_UPLOADS, "open", &upload_id));
             }
         }
         batch.push(Mutation::delete(USAGE, owner, ""));
-        for table in [SHARES, SHARE_ACCESS] {
-            let rows = self.store.scan_all(table, owner).await?;
-            for (ck, bytes) in &rows {
-                if table == SHARES
-                    && let Ok(share) = serde_json::from_slice::<ShareRecord>(bytes)
-                {
-                    batch.push(Mutation::delete(SHARE_CODES, &share.code_hash, ""));
-                    batch.push(Mutation::delete(SHARE_CODES, &share.link_hash, ""));
-                }
-                batch.push(Mutation::delete(table, owner, ck));
+        // A share that does not read still goes, only its codes are left to expire.
+        for (share_id, share) in SHARE_ROWS.scan_all_each(&*self.store, owner).await? {
+            if let Ok(share) = share {
+                batch.push(Mutation::delete(SHARE_CODES, &share.code_hash, ""));
+                batch.push(Mutation::delete(SHARE_CODES, &share.link_hash, ""));
             }
+            batch.push(Mutation::delete(SHARES, owner, &share_id));
+        }
+        // Access records are removed unread.
+        for (access_id, _) in self.store.scan_all(SHARE_ACCESS, owner).await? {
+            batch.push(Mutation::delete(SHARE_ACCESS, owner, &access_id));
         }
         batch.push(self.outbox.event(
             owner,
@@ -84,13 +82,13 @@ impl Vault {
     /// Marks an upload open before any of its bytes is stored or recorded: the clean-up pass
     /// never takes the bytes of a marked upload for an orphan (see `cleanup`). Idempotent.
     pub(super) async fn mark_open(&self, state: &UploadState) -> Result<(), ServiceError> {
-        let marker = json(&(
-            state.owner_id.as_str(),
-            state.document_id.as_str(),
+        let open = (
+            state.owner_id.clone(),
+            state.document_id.clone(),
             state.started_at,
-        ))?;
-        self.store
-            .put(Row::new(OPEN_UPLOADS, "open", &state.upload_id, marker))
+        );
+        OPEN_UPLOAD_ROWS
+            .put(&*self.store, "open", &state.upload_id, &open)
             .await
             .map_err(ServiceError::from)
     }
@@ -100,28 +98,34 @@ impl Vault {
         let mut report = Cleanup::default();
         let stored = self.blobs.documents().await?;
         let mut live_uploads = BTreeSet::new();
-        let rows = self.store.scan_all(OPEN_UPLOADS, "open").await?;
-        for (upload_id, bytes) in &rows {
-            let Ok((owner, doc, _)) = serde_json::from_slice::<(String, String, i64)>(bytes) else {
+        let rows = OPEN_UPLOAD_ROWS.scan_all_each(&*self.store, "open").await?;
+        for (upload_id, open) in rows {
+            let Ok((owner, doc, _)) = open else {
                 continue;
             };
-            let state = match self.upload_state(upload_id).await {
-                Ok(state) => state,
-                Err(ServiceError::FailedPrecondition(_)) => None, // abandoned already
-                Err(e) => return Err(e),
-            };
-            match state {
-                Some((state, _)) if state.completed => {}
-                Some((state, _)) if state.last_news() > cutoff => {
+            let read = UPLOAD_ROWS.read(&*self.store, &upload_id, "").await;
+            let read = older_as_abandoned(read, None)?;
+            let open = read.as_ref().and_then(|read| match &read.value {
+                UploadRow::Open(state) => Some((read, state)),
+                UploadRow::Abandoned => None,
+            });
+            match open {
+                Some((_, state)) if state.completed => {}
+                Some((_, state)) if state.last_news() > cutoff => {
                     live_uploads.insert((owner, doc));
                     continue;
                 }
                 // Stored whole but never recorded (the process stopped in between) and not
                 // replayed since: abandoned like the others, its counted room given back.
-                Some((state, raw)) => {
-                    let abandoned = Row::new(UPLOADS, upload_id, "", ABANDONED.to_vec())
-                        .with_ttl(Duration::from_secs(7 * 86_400));
-                    if !self.store.compare_and_set(abandoned, &raw).await? {
+                Some((read, state)) => {
+                    let key = (upload_id.as_str(), "");
+                    let abandoned = UploadRow::Abandoned;
+                    let ttl = Some(ENDED_UPLOAD_TTL);
+                    if UPLOAD_ROWS
+                        .replace(&*self.store, key, read, abandoned, ttl)
+                        .await?
+                        .is_none()
+                    {
                         // Its stream wrote meanwhile: it is alive.
                         live_uploads.insert((owner, doc));
                         continue;
@@ -133,9 +137,11 @@ impl Vault {
                     self.blobs.delete_prefix(&owner, Some(&doc)).await?;
                     report.abandoned_uploads += 1;
                 }
+                // Absent, or abandoned already (so is a row that does not read: see
+                // `older_as_abandoned`).
                 None => {}
             }
-            self.store.delete(OPEN_UPLOADS, "open", upload_id).await?;
+            self.store.delete(OPEN_UPLOADS, "open", &upload_id).await?;
         }
         for (owner, doc) in stored {
             if live_uploads.contains(&(owner.clone(), doc.clone())) {

@@ -47,22 +47,25 @@ impl Vault {
                     let Some((owner, doc_id)) = ck.split_once('/') else {
                         continue;
                     };
-                    let Some(raw) = self.store.get(DOCUMENTS, owner, doc_id).await? else {
+                    let Some(read) = DOCUMENT_ROWS.read(&*self.store, owner, doc_id).await? else {
                         continue;
                     };
-                    let mut doc = Self::decode(&raw)?;
+                    let doc = &read.value;
                     let due = doc.expires_on.is_some_and(|e| self.notice_day(e) <= today);
                     if doc.expiry_announced || doc.obsolete || !due {
                         continue;
                     }
-                    doc.expiry_announced = true;
-                    let claimed = self
-                        .store
-                        .compare_and_set(Row::new(DOCUMENTS, owner, doc_id, json(&doc)?), &raw)
+                    let next = Document {
+                        expiry_announced: true,
+                        ..doc.clone()
+                    };
+                    let claimed = DOCUMENT_ROWS
+                        .replace(&*self.store, (owner, doc_id), &read, next, None)
                         .await?;
-                    if !claimed {
+                    let Some(claimed) = claimed else {
                         continue;
-                    }
+                    };
+                    let doc = claimed.value;
                     self.commit(vec![self.outbox.event(
                         owner,
                         &events::DocumentExpiring {

@@ -50,26 +50,42 @@ pub use erasure::Cleanup;
 pub use sharing::{NewShare, ShareAccess, ShareRecord};
 use transfers::transfer_caller;
 pub use transfers::{TransferPermit, Transfers};
-use upload::UploadState;
 pub use upload::{Upload, UploadMeta};
+use upload::{UploadRow, UploadState, older_as_abandoned};
 
 pub const PRODUCER: &str = "vault";
 const VAULT_KEYS: &str = "vault_keys";
 const DOCUMENTS: &str = "documents";
+/// Documents, their title and notes sealed: partition = owner, clustering = document id.
+const DOCUMENT_ROWS: Table<Document> = Table::new(DOCUMENTS);
 const UPLOADS: &str = "uploads";
+/// Uploads between streams, then completed or abandoned (see [`UploadRow`]): partition =
+/// upload id, no clustering key.
+const UPLOAD_ROWS: Table<UploadRow> = Table::new(UPLOADS);
 const OPEN_UPLOADS: &str = "open_uploads";
+/// Uploads under way, for the clean-up pass: partition = `"open"`, clustering = upload id; the
+/// value is (owner, document id, started at).
+const OPEN_UPLOAD_ROWS: Table<(String, String, i64)> = Table::new(OPEN_UPLOADS);
 const USAGE: &str = "vault_usage";
 /// Room used per vault: partition = owner.
 const USAGE_COUNTERS: Table<UsageCounter> = Table::new(USAGE);
 const SHARES: &str = "shares";
+/// Shares: partition = owner, clustering = share id.
+const SHARE_ROWS: Table<ShareRecord> = Table::new(SHARES);
 const SHARE_CODES: &str = "share_codes";
+/// The share a code or link opens: partition = the code's (or link's) hash, no clustering key;
+/// the value is (owner, share id). Each row lives as long as its share is valid.
+const SHARE_POINTERS: Table<(String, String)> = Table::new(SHARE_CODES);
 const SHARE_ACCESS: &str = "share_access";
+/// Accesses through shares: partition = owner, clustering = a time-ordered access id.
+const SHARE_ACCESS_ROWS: Table<ShareAccess> = Table::new(SHARE_ACCESS);
 const EXPIRY_INDEX: &str = "document_expiry";
 /// Vaults erased with their account: partition = owner. Kept for good (a line per erased
 /// person, no personal data), so no late request or restored copy brings a vault back.
 const ERASED_VAULTS: &str = "erased_vaults";
-/// What an abandoned upload's state becomes (for a week, so a late resume is told why).
-const ABANDONED: &[u8] = b"abandoned";
+/// How long a completed or abandoned upload's row stays (a replay gets its document back, a
+/// late resume is told why it cannot go on).
+const ENDED_UPLOAD_TTL: Duration = Duration::from_secs(7 * 86_400);
 /// Bytes per message of a download stream: large enough that per-message costs vanish, small
 /// enough to start flowing at once.
 const STREAM_CHUNK: usize = 256 * 1024;

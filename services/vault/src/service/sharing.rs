@@ -96,13 +96,19 @@ impl Vault {
             },
         };
         let ttl = Duration::from_secs((valid_hours * 3600) as u64);
-        let pointer = json(&(owner, &record.id))?;
+        let pointer = (owner.to_owned(), record.id.clone());
         let mut batch = vec![
-            Mutation::Put(Row::new(SHARES, owner, &record.id, json(&record)?)),
+            SHARE_ROWS.put_mutation(owner, &record.id, &record)?,
             Mutation::Put(
-                Row::new(SHARE_CODES, &record.code_hash, "", pointer.clone()).with_ttl(ttl),
+                SHARE_POINTERS
+                    .row(&record.code_hash, "", &pointer)?
+                    .with_ttl(ttl),
             ),
-            Mutation::Put(Row::new(SHARE_CODES, &record.link_hash, "", pointer).with_ttl(ttl)),
+            Mutation::Put(
+                SHARE_POINTERS
+                    .row(&record.link_hash, "", &pointer)?
+                    .with_ttl(ttl),
+            ),
         ];
         batch.extend(self.access.audit(
             owner,
@@ -123,18 +129,11 @@ impl Vault {
         &self,
         owner: &str,
         share_id: &str,
-    ) -> Result<(ShareRecord, Vec<u8>), ServiceError> {
-        let raw = self
-            .store
-            .get(SHARES, owner, share_id)
+    ) -> Result<ShareRecord, ServiceError> {
+        SHARE_ROWS
+            .get(&*self.store, owner, share_id)
             .await?
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!("no share `{share_id}` in this vault"))
-            })?;
-        Ok((
-            serde_json::from_slice(&raw).map_err(ServiceError::internal)?,
-            raw,
-        ))
+            .ok_or_else(|| no_share(share_id))
     }
 
     pub async fn revoke_share(
@@ -144,10 +143,10 @@ impl Vault {
         share_id: &str,
     ) -> Result<ShareRecord, ServiceError> {
         let grant = self.authorize(principal, owner).await?;
-        let (mut share, _) = self.share(owner, share_id).await?;
+        let mut share = self.share(owner, share_id).await?;
         share.revoked = true;
         let mut batch = vec![
-            Mutation::Put(Row::new(SHARES, owner, share_id, json(&share)?)),
+            SHARE_ROWS.put_mutation(owner, share_id, &share)?,
             Mutation::delete(SHARE_CODES, &share.code_hash, ""),
             Mutation::delete(SHARE_CODES, &share.link_hash, ""),
         ];
@@ -165,21 +164,15 @@ impl Vault {
         owner: &str,
     ) -> Result<Vec<(ShareRecord, Vec<ShareAccess>)>, ServiceError> {
         let grant = self.authorize(principal, owner).await?;
-        let mut shares = Vec::new();
-        let page = self
-            .store
-            .scan(SHARES, owner, &KeyRange::all(), 1000)
+        let (page, _) = SHARE_ROWS
+            .scan(&*self.store, owner, &KeyRange::all(), 1000)
             .await?;
-        for (_, bytes) in &page.rows {
-            shares.push((
-                serde_json::from_slice::<ShareRecord>(bytes).map_err(ServiceError::internal)?,
-                Vec::new(),
-            ));
-        }
-        let rows = self.store.scan_all(SHARE_ACCESS, owner).await?;
-        for (_, bytes) in &rows {
-            let access: ShareAccess =
-                serde_json::from_slice(bytes).map_err(ServiceError::internal)?;
+        let mut shares: Vec<(ShareRecord, Vec<ShareAccess>)> = page
+            .into_iter()
+            .map(|(_, share)| (share, Vec::new()))
+            .collect();
+        let rows = SHARE_ACCESS_ROWS.scan_all(&*self.store, owner).await?;
+        for (_, access) in rows {
             if let Some((_, list)) = shares.iter_mut().find(|(s, _)| s.id == access.share_id) {
                 list.push(access);
             }
@@ -194,37 +187,49 @@ impl Vault {
         Ok(shares)
     }
 
-    /// The share a code opens, if it is live. Codes are guessed at the source's peril: every
-    /// try counts against the source until it turns out to be a real code, like sign-ins.
+    /// The share a code opens, if it is live.
     pub(super) async fn by_code(
         &self,
         code: &str,
         source: &str,
-    ) -> Result<(ShareRecord, Vec<u8>), ServiceError> {
+    ) -> Result<ShareRecord, ServiceError> {
+        let (owner, share_id) = self.code_target(code, source).await?;
+        let share = self.share(&owner, &share_id).await?;
+        self.check_live(&share).await?;
+        Ok(share)
+    }
+
+    /// The owner and id of the share a code points to. Codes are guessed at the source's peril:
+    /// every try counts against the source until it turns out to be a real code, like sign-ins.
+    pub(super) async fn code_target(
+        &self,
+        code: &str,
+        source: &str,
+    ) -> Result<(String, String), ServiceError> {
         let now = self.now();
         let key = [ThrottleKey::Source(format!("share:{source}"))];
         let attempt = self.throttle.attempt(&key, now).await?;
-        let refused = || {
-            ServiceError::NotFound(
-                "this code opens nothing: it is wrong, expired or revoked".into(),
-            )
-        };
-        let pointer = self
-            .store
-            .get(SHARE_CODES, &passerelle_access::codes::hash(code), "")
+        let pointer = SHARE_POINTERS
+            .get(&*self.store, &passerelle_access::codes::hash(code), "")
             .await?;
         let Some(pointer) = pointer else {
-            return Err(refused()); // a guess: it stays counted
+            return Err(code_refused()); // a guess: it stays counted
         };
         // A real code, even of an ended share, is no guess.
         self.throttle.succeeded(attempt, now).await?;
-        let (owner, share_id): (String, String) =
-            serde_json::from_slice(&pointer).map_err(ServiceError::internal)?;
-        let (share, raw) = self.share(&owner, &share_id).await?;
-        if share.revoked || now >= share.expires_at || !self.mandate_still_allows(&share).await? {
-            return Err(refused());
+        Ok(pointer)
+    }
+
+    /// Refuses a share that ended (revoked, expired, or its mandate no longer allowing it) as
+    /// a wrong code is refused.
+    pub(super) async fn check_live(&self, share: &ShareRecord) -> Result<(), ServiceError> {
+        if share.revoked
+            || self.now() >= share.expires_at
+            || !self.mandate_still_allows(share).await?
+        {
+            return Err(code_refused());
         }
-        Ok((share, raw))
+        Ok(())
     }
 
     /// A share an agent made lives only as long as the mandate that allowed it covers
@@ -257,21 +262,14 @@ impl Vault {
         owner: &str,
         mandate_id: &str,
     ) -> Result<usize, ServiceError> {
-        let rows = self.store.scan_all(SHARES, owner).await?;
+        let rows = SHARE_ROWS.scan_all(&*self.store, owner).await?;
         let mut batch = Vec::new();
-        for (share_id, bytes) in &rows {
-            let mut share: ShareRecord =
-                serde_json::from_slice(bytes).map_err(ServiceError::internal)?;
+        for (share_id, mut share) in rows {
             if share.revoked || share.mandate_id.as_deref() != Some(mandate_id) {
                 continue;
             }
             share.revoked = true;
-            batch.push(Mutation::Put(Row::new(
-                SHARES,
-                owner,
-                share_id,
-                json(&share)?,
-            )));
+            batch.push(SHARE_ROWS.put_mutation(owner, &share_id, &share)?);
             batch.push(Mutation::delete(SHARE_CODES, &share.code_hash, ""));
             batch.push(Mutation::delete(SHARE_CODES, &share.link_hash, ""));
         }
@@ -297,13 +295,9 @@ impl Vault {
             opened_by: opened_by.to_owned(),
             action: action.to_owned(),
         };
-        self.store
-            .put(Row::new(
-                SHARE_ACCESS,
-                &share.owner_id,
-                uuid::Uuid::now_v7().to_string(),
-                json(&access)?,
-            ))
+        let access_id = uuid::Uuid::now_v7().to_string();
+        SHARE_ACCESS_ROWS
+            .put(&*self.store, &share.owner_id, &access_id, &access)
             .await
             .map_err(ServiceError::from)
     }
@@ -314,7 +308,7 @@ impl Vault {
         opened_by: Option<&Principal>,
         source: &str,
     ) -> Result<(ShareRecord, Vec<Document>), ServiceError> {
-        let (share, _) = self.by_code(code, source).await?;
+        let share = self.by_code(code, source).await?;
         let mut docs = Vec::new();
         for id in &share.document_ids {
             if let Some(doc) = self.load(&share.owner_id, id).await?
@@ -335,7 +329,15 @@ impl Vault {
         opened_by: Option<&Principal>,
         source: &str,
     ) -> Result<(Document, ByteStream), ServiceError> {
-        let (mut share, raw) = self.by_code(code, source).await?;
+        // The share read here rather than through `by_code`: a one-time code's use below is
+        // claimed by compare-and-set against what was checked.
+        let (owner, share_id) = self.code_target(code, source).await?;
+        let read = SHARE_ROWS
+            .read(&*self.store, &owner, &share_id)
+            .await?
+            .ok_or_else(|| no_share(&share_id))?;
+        self.check_live(&read.value).await?;
+        let mut share = read.value.clone();
         let caller = opened_by.map_or_else(|| format!("share:{source}"), transfer_caller);
         let permit = self.transfers.acquire(&caller)?;
         if !share.document_ids.iter().any(|d| d == document_id) {
@@ -350,14 +352,11 @@ impl Vault {
                 ));
             }
             share.downloaded.insert(document_id.to_owned());
-            let claimed = self
-                .store
-                .compare_and_set(
-                    Row::new(SHARES, &share.owner_id, &share.id, json(&share)?),
-                    &raw,
-                )
+            let key = (owner.as_str(), share_id.as_str());
+            let claimed = SHARE_ROWS
+                .replace(&*self.store, key, &read, share.clone(), None)
                 .await?;
-            if !claimed {
+            if claimed.is_none() {
                 return Err(ServiceError::Aborted(
                     "the code was used at the same moment: try again".into(),
                 ));
@@ -376,6 +375,15 @@ impl Vault {
         let stream = self.read(doc.clone(), permit).await?;
         Ok((doc, stream))
     }
+}
+
+/// The answer to a code that opens nothing now, whatever the reason.
+fn code_refused() -> ServiceError {
+    ServiceError::NotFound("this code opens nothing: it is wrong, expired or revoked".into())
+}
+
+fn no_share(share_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("no share `{share_id}` in this vault"))
 }
 
 /// The audit trail's words for a share: `1 document for CAF`, `2 documents, no recipient named`.

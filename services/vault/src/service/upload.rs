@@ -20,7 +20,7 @@ pub struct UploadMeta {
 }
 
 /// An upload as the store keeps it between streams.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct UploadState {
     pub(super) upload_id: String,
     pub(super) owner_id: String,
@@ -62,7 +62,46 @@ impl UploadState {
     pub(super) fn last_news(&self) -> i64 {
         self.touched_at.max(self.started_at)
     }
+
+    /// The state as it reads back from the store: title and notes blank (they are stored
+    /// sealed, in `sealed_meta`).
+    pub(super) fn as_stored(&self) -> Self {
+        Self {
+            title: String::new(),
+            notes: String::new(),
+            ..self.clone()
+        }
+    }
 }
+
+/// What an upload's row holds: its state while it runs, is recorded and for a week once
+/// completed (a bare JSON object, as before rows were typed, so uploads under way across the
+/// change go on); or, for a week after the clean-up pass abandoned it, the JSON string
+/// `"abandoned"`, so a late resume is told why.
+// Held one at a time, as it is read or written: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) enum UploadRow {
+    #[serde(rename = "abandoned")]
+    Abandoned,
+    #[serde(untagged)]
+    Open(UploadState),
+}
+
+/// An upload row that does not read as an [`UploadRow`] reads as abandoned — the equivalent
+/// state, never an internal error: that is the older format of the mark (the bare bytes
+/// `abandoned`, not JSON), or damage, and either way the upload is over (its client starts
+/// again with a new upload id). `abandoned` is what that means to the caller.
+pub(super) fn older_as_abandoned<T>(
+    read: Result<T, passerelle_store::Error>,
+    abandoned: T,
+) -> Result<T, ServiceError> {
+    match read {
+        Err(passerelle_store::Error::Corrupt { .. }) => Ok(abandoned),
+        other => Ok(other?),
+    }
+}
+
 /// An upload in progress: bytes come in, 4 MiB parts go out sealed.
 pub struct Upload {
     pub(super) inner: Option<UploadInner>,
@@ -73,8 +112,9 @@ pub(super) struct UploadInner {
     pub(super) vault: Vault,
     pub(super) grant: Grant,
     pub(super) state: UploadState,
-    /// The state as last stored: every write is a compare-and-set against it.
-    pub(super) stored: Vec<u8>,
+    /// The state as this stream last stored or read it (see [`UploadState::as_stored`]): a
+    /// write goes through only if the row still holds it.
+    pub(super) stored: UploadState,
     pub(super) key: Option<Arc<DataKey>>,
     pub(super) buffer: Vec<u8>,
     /// The part being sealed and stored while the next one fills (one at a time, so memory
@@ -106,11 +146,11 @@ impl Upload {
         }
     }
 
+    /// An upload taking bytes; `state` is what its row holds (title and notes opened).
     pub(super) fn resume(
         vault: Vault,
         grant: Grant,
         state: UploadState,
-        stored: Vec<u8>,
         key: DataKey,
         permit: TransferPermit,
     ) -> Self {
@@ -118,8 +158,8 @@ impl Upload {
             inner: Some(UploadInner {
                 vault,
                 grant,
+                stored: state.as_stored(),
                 state,
-                stored,
                 key: Some(Arc::new(key)),
                 buffer: Vec::with_capacity(PART + crypto::CHUNK),
                 in_flight: None,
@@ -135,15 +175,14 @@ impl Upload {
         vault: Vault,
         grant: Grant,
         state: UploadState,
-        stored: Vec<u8>,
         permit: TransferPermit,
     ) -> Self {
         Self {
             inner: Some(UploadInner {
                 vault,
                 grant,
+                stored: state.as_stored(),
                 state,
-                stored,
                 key: None,
                 buffer: Vec::new(),
                 in_flight: None,
@@ -228,17 +267,21 @@ impl UploadInner {
         Ok(())
     }
 
-    /// Writes the state if it is still what this stream last stored.
+    /// Writes the state if the row still holds what this stream last stored: read, checked,
+    /// then replaced by compare-and-set against that read, so a clean-up pass or another
+    /// stream that wrote since wins and this stream stops.
     pub(super) async fn save(&mut self, ttl: Option<Duration>) -> Result<(), ServiceError> {
-        let next = json(&self.state)?;
-        let mut row = Row::new(UPLOADS, &self.state.upload_id, "", next.clone());
-        if let Some(ttl) = ttl {
-            row = row.with_ttl(ttl);
-        }
-        if !self.vault.store.compare_and_set(row, &self.stored).await? {
-            return Err(upload_moved(&self.state.upload_id));
-        }
-        self.stored = next;
+        let store = &*self.vault.store;
+        let id = self.state.upload_id.as_str();
+        let read = older_as_abandoned(UPLOAD_ROWS.read(store, id, "").await, None)?
+            .filter(|read| matches!(&read.value, UploadRow::Open(s) if *s == self.stored))
+            .ok_or_else(|| upload_moved(id))?;
+        let next = UploadRow::Open(self.state.clone());
+        UPLOAD_ROWS
+            .replace(store, (id, ""), &read, next, ttl)
+            .await?
+            .ok_or_else(|| upload_moved(id))?;
+        self.stored = self.state.as_stored();
         Ok(())
     }
 
@@ -360,12 +403,10 @@ impl UploadInner {
             part_hashes: Vec::new(),
             ..state.clone()
         };
+        let completed_row = UPLOAD_ROWS.row(&state.upload_id, "", &UploadRow::Open(completed))?;
         let mut batch = vec![
-            Mutation::Put(Row::new(DOCUMENTS, &doc.owner_id, &doc.id, json(&doc)?)),
-            Mutation::Put(
-                Row::new(UPLOADS, &state.upload_id, "", json(&completed)?)
-                    .with_ttl(Duration::from_secs(7 * 86_400)),
-            ),
+            DOCUMENT_ROWS.put_mutation(&doc.owner_id, &doc.id, &doc)?,
+            Mutation::Put(completed_row.with_ttl(ENDED_UPLOAD_TTL)),
             Mutation::delete(OPEN_UPLOADS, "open", &state.upload_id),
             self.vault.outbox.event(
                 &doc.owner_id,
@@ -393,22 +434,19 @@ impl UploadInner {
 impl Vault {
     // ----- upload ---------------------------------------------------------------------------
 
-    /// An upload's state and the stored bytes it was read from (every change is a
-    /// compare-and-set against them, so a clean-up pass and a stream never both win).
+    /// An upload's state (`None` before it starts); FAILED_PRECONDITION once abandoned.
     pub(super) async fn upload_state(
         &self,
         upload_id: &str,
-    ) -> Result<Option<(UploadState, Vec<u8>)>, ServiceError> {
-        let Some(raw) = self.store.get(UPLOADS, upload_id, "").await? else {
-            return Ok(None);
-        };
-        if raw == ABANDONED {
-            return Err(ServiceError::FailedPrecondition(format!(
+    ) -> Result<Option<UploadState>, ServiceError> {
+        let row = UPLOAD_ROWS.get(&*self.store, upload_id, "").await;
+        match older_as_abandoned(row, Some(UploadRow::Abandoned))? {
+            None => Ok(None),
+            Some(UploadRow::Open(state)) => Ok(Some(state)),
+            Some(UploadRow::Abandoned) => Err(ServiceError::FailedPrecondition(format!(
                 "upload `{upload_id}` was abandoned after a day without news and its bytes removed: start again with a new upload id"
-            )));
+            ))),
         }
-        let state = serde_json::from_slice(&raw).map_err(ServiceError::internal)?;
-        Ok(Some((state, raw)))
     }
 
     /// Whether `owner`'s vault was erased: an erased person's token, still valid for a few
@@ -449,7 +487,7 @@ impl Vault {
             )));
         }
         match self.upload_state(&meta.upload_id).await? {
-            Some((state, raw)) => {
+            Some(state) => {
                 if state.owner_id != meta.owner_id || state.size != meta.size {
                     return Err(ServiceError::invalid(format!(
                         "upload_id `{}` belongs to another file: use a new id for a new file",
@@ -477,7 +515,7 @@ impl Vault {
                     // Every byte was stored and the quota counted; only the record was lost
                     // (a crash or a store error): write it now.
                     let permit = self.transfers.acquire(&transfer_caller(principal))?;
-                    return Ok(Upload::finishing(self.clone(), grant, state, raw, permit));
+                    return Ok(Upload::finishing(self.clone(), grant, state, permit));
                 }
                 if meta.offset != state.received {
                     return Err(ServiceError::FailedPrecondition(format!(
@@ -487,7 +525,7 @@ impl Vault {
                 }
                 let permit = self.transfers.acquire(&transfer_caller(principal))?;
                 let key = self.upload_key(&state).await?;
-                Ok(Upload::resume(self.clone(), grant, state, raw, key, permit))
+                Ok(Upload::resume(self.clone(), grant, state, key, permit))
             }
             None => {
                 if meta.offset != 0 {
@@ -540,10 +578,9 @@ impl Vault {
                     quota_reserved: false,
                     completed: false,
                 };
-                let raw = json(&state)?;
-                let claimed = self
-                    .store
-                    .put_if_absent(Row::new(UPLOADS, &state.upload_id, "", raw.clone()))
+                let row = UploadRow::Open(state.clone());
+                let claimed = UPLOAD_ROWS
+                    .put_if_absent(&*self.store, &state.upload_id, "", &row)
                     .await?;
                 if !claimed {
                     return Err(ServiceError::Aborted(format!(
@@ -552,7 +589,7 @@ impl Vault {
                     )));
                 }
                 self.mark_open(&state).await?;
-                Ok(Upload::resume(self.clone(), grant, state, raw, key, permit))
+                Ok(Upload::resume(self.clone(), grant, state, key, permit))
             }
         }
     }
@@ -588,7 +625,7 @@ impl Vault {
         principal: &Principal,
         upload_id: &str,
     ) -> Result<(u64, u64, Option<Document>), ServiceError> {
-        let (state, _) = self.upload_state(upload_id).await?.ok_or_else(|| {
+        let state = self.upload_state(upload_id).await?.ok_or_else(|| {
             ServiceError::NotFound(format!("no upload `{upload_id}`: start it at offset 0"))
         })?;
         let grant = self.authorize(principal, &state.owner_id).await?;
@@ -600,5 +637,90 @@ impl Vault {
             None
         };
         Ok((state.received, state.size, doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use passerelle_store::Store;
+
+    use super::*;
+
+    fn state() -> UploadState {
+        UploadState {
+            upload_id: "7f0c7a6e-2c1d-4f7e-9a51-3b0f0c1d2e3f".into(),
+            owner_id: "owner".into(),
+            document_id: "doc".into(),
+            kind: DocumentType::Other,
+            title: "Titre".into(),
+            folder: "papiers".into(),
+            issued_on: Date::from_calendar_date(2024, time::Month::March, 1).ok(),
+            expires_on: Date::from_calendar_date(2034, time::Month::February, 28).ok(),
+            private: false,
+            notes: "Notes".into(),
+            sealed_meta: vec![1, 2, 3],
+            size: 10,
+            received: 4,
+            part_hashes: vec!["h0".into()],
+            content_type: Some("application/pdf".into()),
+            wrapped_key: vec![4, 5],
+            started_at: 100,
+            touched_at: 200,
+            created_by: "owner".into(),
+            completing: false,
+            quota_reserved: false,
+            completed: false,
+        }
+    }
+
+    /// An upload row is stored as before rows were typed while the upload runs (a bare
+    /// state), so uploads under way across the change go on; the clean-up pass's older mark
+    /// (the bare bytes `abandoned`) reads as abandoned, never as an internal error.
+    #[tokio::test]
+    async fn upload_rows_keep_their_format_and_the_older_mark_reads_as_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = passerelle_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let state = state();
+        let id = state.upload_id.as_str();
+
+        let bare = serde_json::to_vec(&state).unwrap();
+        store
+            .put(Row::new(UPLOADS, id, "", bare.clone()))
+            .await
+            .unwrap();
+        let read = UPLOAD_ROWS.get(&store, id, "").await.unwrap();
+        assert_eq!(read, Some(UploadRow::Open(state.as_stored())));
+        UPLOAD_ROWS
+            .put(&store, id, "", &UploadRow::Open(state.clone()))
+            .await
+            .unwrap();
+        assert_eq!(store.get(UPLOADS, id, "").await.unwrap(), Some(bare));
+
+        UPLOAD_ROWS
+            .put(&store, id, "", &UploadRow::Abandoned)
+            .await
+            .unwrap();
+        let mark = store.get(UPLOADS, id, "").await.unwrap();
+        assert_eq!(mark.as_deref(), Some(&b"\"abandoned\""[..]));
+        assert_eq!(
+            UPLOAD_ROWS.get(&store, id, "").await.unwrap(),
+            Some(UploadRow::Abandoned)
+        );
+
+        store
+            .put(Row::new(UPLOADS, id, "", b"abandoned".to_vec()))
+            .await
+            .unwrap();
+        let older = UPLOAD_ROWS.get(&store, id, "").await;
+        let older = older_as_abandoned(older, Some(UploadRow::Abandoned)).unwrap();
+        assert_eq!(older, Some(UploadRow::Abandoned));
+        let failing = Err::<Option<UploadRow>, _>(passerelle_store::Error::Backend {
+            engine: "sqlite",
+            message: "down".into(),
+        });
+        assert!(matches!(
+            older_as_abandoned(failing, None),
+            Err(ServiceError::Unavailable(_))
+        ));
     }
 }
