@@ -9,6 +9,9 @@
 //! `Passerelle` (an alphanumeric sender id).
 #![forbid(unsafe_code)]
 
+mod phone;
+pub use phone::Phone;
+
 use std::sync::Arc;
 use std::time::Duration;
 
