@@ -45,6 +45,13 @@ pub mod analytics {
     }
 }
 
+/// Alerts service: the heatwave register, campaigns, volunteers.
+pub mod alerts {
+    pub mod v1 {
+        tonic::include_proto!("passerelle.alerts.v1");
+    }
+}
+
 /// Platform information service.
 pub mod platform {
     pub mod v1 {

@@ -25,6 +25,7 @@ pub enum ServiceName {
     Directory,
     Analytics,
     Gateway,
+    Alerts,
 }
 
 impl ServiceName {
@@ -35,6 +36,7 @@ impl ServiceName {
         ServiceName::Directory,
         ServiceName::Analytics,
         ServiceName::Gateway,
+        ServiceName::Alerts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +47,7 @@ impl ServiceName {
             ServiceName::Directory => "directory",
             ServiceName::Analytics => "analytics",
             ServiceName::Gateway => "gateway",
+            ServiceName::Alerts => "alerts",
         }
     }
 }
@@ -202,6 +205,20 @@ impl Process {
 }
 
 impl Process {
+    /// The heatwave register.
+    pub async fn alerts(
+        &self,
+        args: &passerelle_alerts::config::AlertsArgs,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let config = args.config(self.base())?;
+        stopped(
+            "alerts",
+            passerelle_alerts::serve(config, listener, shutdown).await,
+        )
+    }
+
     /// The web front: pages over the services' gRPC APIs.
     pub async fn gateway(
         &self,

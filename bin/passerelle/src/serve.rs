@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use passerelle_alerts::config::AlertsArgs;
 use passerelle_analytics::config::AnalyticsArgs;
 use passerelle_gateway::config::GatewayArgs;
 use passerelle_identity::config::IdentityArgs;
@@ -63,6 +64,13 @@ pub enum ServeCommand {
         #[command(flatten)]
         analytics: AnalyticsArgs,
     },
+    /// The heatwave register, by sector.
+    Alerts {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        alerts: AlertsArgs,
+    },
     /// The web front (HTTP): pages for agents and beneficiaries over the services.
     Gateway {
         #[command(flatten)]
@@ -81,6 +89,7 @@ impl ServeCommand {
             Self::Identity { common, .. }
             | Self::Vault { common, .. }
             | Self::Analytics { common, .. }
+            | Self::Alerts { common, .. }
             | Self::Gateway { common, .. } => common,
         }
     }
@@ -93,6 +102,7 @@ impl ServeCommand {
             Self::Directory(_) => ServiceName::Directory,
             Self::Analytics { .. } => ServiceName::Analytics,
             Self::Gateway { .. } => ServiceName::Gateway,
+            Self::Alerts { .. } => ServiceName::Alerts,
         }
     }
 
@@ -155,6 +165,11 @@ impl ServeCommand {
             Self::Analytics { common, analytics } => {
                 process(common.auth.clone())
                     .analytics(analytics, listener, shutdown)
+                    .await
+            }
+            Self::Alerts { common, alerts } => {
+                process(common.auth.clone())
+                    .alerts(alerts, listener, shutdown)
                     .await
             }
             Self::Gateway {

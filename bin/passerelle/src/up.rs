@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::Args;
+use passerelle_alerts::config::AlertsArgs;
 use passerelle_analytics::config::AnalyticsArgs;
 use passerelle_gateway::config::GatewayArgs;
 use passerelle_identity::IdpChoice;
@@ -37,6 +38,8 @@ pub struct UpArgs {
     pub analytics: AnalyticsArgs,
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub alerts: AlertsArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -176,6 +179,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut tasks = Vec::new();
     for (name, listener) in listeners {
+        let alerts = args.alerts.clone();
         let (process, identity, vault, analytics, gateway, key, shutdown) = (
             process.clone(),
             identity.clone(),
@@ -197,6 +201,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 ServiceName::Directory => process.directory(listener, shutdown).await,
                 ServiceName::Analytics => process.analytics(&analytics, listener, shutdown).await,
                 ServiceName::Gateway => process.gateway(&gateway, key, listener, shutdown).await,
+                ServiceName::Alerts => process.alerts(&alerts, listener, shutdown).await,
             }
         }));
     }

@@ -185,7 +185,8 @@ async fn up_serves_health_reflection_and_info_then_stops_on_signal() {
             "vault",
             "directory",
             "analytics",
-            "gateway"
+            "gateway",
+            "alerts"
         ]
     );
     // The web front answers over HTTP.
@@ -1166,6 +1167,9 @@ fn serve_refuses_another_services_options() {
     let vault = help("vault");
     assert!(vault.contains("--blobs") && vault.contains("--master-key-file"));
     assert!(!vault.contains("--argon2"), "{vault}");
+    let alerts = help("alerts");
+    assert!(alerts.contains("--sectors") && alerts.contains("--store"));
+    assert!(!alerts.contains("--master-key-file"), "{alerts}");
     let directory = help("directory");
     assert!(directory.contains("--store") && directory.contains("--issuer"));
     assert!(!directory.contains("--master-key-file") && !directory.contains("--rules-file"));

@@ -1,0 +1,6 @@
+//! The alerts service over gRPC, on the embedded engines.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod matrix;
+mod register;
