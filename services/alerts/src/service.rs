@@ -8,6 +8,7 @@ use passerelle_kit::ServiceError;
 use passerelle_kit::auth::{Principal, Role};
 use passerelle_kit::clock::DynClock;
 use passerelle_store::{DynStore, KeyRange, Mutation, Table};
+use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::domain::{
@@ -22,9 +23,21 @@ const REGISTRATIONS: Table<Registration> = Table::new("alerts_registrations");
 /// [`Registration::sort_key`]; the value is the registration id.
 const KEPT: Table<String> = Table::new("alerts_kept");
 /// One registration per person (names and date of birth): partition = [`person_key`].
-const PEOPLE: Table<String> = Table::new("alerts_people");
+const PEOPLE: Table<Claim> = Table::new("alerts_people");
 /// One registration per account: partition = account id.
-const ACCOUNTS: Table<String> = Table::new("alerts_accounts");
+const ACCOUNTS: Table<Claim> = Table::new("alerts_accounts");
+
+/// A person or an account taken by a registration, and when: a claim younger than
+/// [`CLAIM_WINDOW`] is a registration being written and is never taken over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Claim {
+    id: String,
+    at: i64,
+}
+
+/// How long a registration may take between its claims and its write (seconds); an older claim
+/// whose registration does not hold it was left by a crash and is taken over.
+const CLAIM_WINDOW: i64 = 60;
 
 /// The largest page of the register.
 pub const MAX_PAGE: usize = 100;
@@ -151,28 +164,40 @@ impl Alerts {
         )
     }
 
-    /// Claims `key` of `table` for `id`; a claim left by a registration that no longer exists
-    /// (a crash between the claim and the write) is taken over.
-    async fn claim(&self, table: Table<String>, key: &str, id: &str) -> Result<bool, ServiceError> {
-        let id = id.to_owned();
-        if table.put_if_absent(&*self.store, key, "", &id).await? {
+    /// Claims `key` of `table` for registration `id`. A claim of another registration is
+    /// taken over only when it is older than [`CLAIM_WINDOW`] and its registration does not
+    /// hold it (`holds`): left by a crash between the claim and the write, or by a correction
+    /// that did not finish.
+    async fn claim(
+        &self,
+        table: Table<Claim>,
+        key: &str,
+        id: &str,
+        holds: impl Fn(&Registration) -> bool,
+    ) -> Result<bool, ServiceError> {
+        let now = self.now();
+        let mine = Claim {
+            id: id.to_owned(),
+            at: now,
+        };
+        if table.put_if_absent(&*self.store, key, "", &mine).await? {
             return Ok(true);
         }
         let Some(held) = table.read(&*self.store, key, "").await? else {
-            return Ok(table.put_if_absent(&*self.store, key, "", &id).await?);
+            return Ok(table.put_if_absent(&*self.store, key, "", &mine).await?);
         };
-        if held.value == id {
+        if held.value.id == id {
             return Ok(true);
         }
-        if REGISTRATIONS
-            .get(&*self.store, &held.value, "")
-            .await?
-            .is_some()
-        {
+        if now - held.value.at < CLAIM_WINDOW {
+            return Ok(false);
+        }
+        let holder = REGISTRATIONS.get(&*self.store, &held.value.id, "").await?;
+        if holder.as_ref().is_some_and(&holds) {
             return Ok(false);
         }
         Ok(table
-            .replace(&*self.store, (key, ""), &held, id, None)
+            .replace(&*self.store, (key, ""), &held, mine, None)
             .await?
             .is_some())
     }
@@ -224,7 +249,11 @@ impl Alerts {
             updated_at: now,
         };
         let key = person_key(&registration.person);
-        if !self.claim(PEOPLE, &key, &registration.id).await? {
+        let same_person = |r: &Registration| person_key(&r.person) == key;
+        if !self
+            .claim(PEOPLE, &key, &registration.id, same_person)
+            .await?
+        {
             return Err(ServiceError::AlreadyExists(format!(
                 "{} {}, born on {}, is already in the register: correct that registration instead",
                 registration.person.given_name,
@@ -233,7 +262,11 @@ impl Alerts {
             )));
         }
         if let Some(account) = &registration.account_id
-            && !self.claim(ACCOUNTS, account, &registration.id).await?
+            && !self
+                .claim(ACCOUNTS, account, &registration.id, |r| {
+                    r.account_id.as_deref() == Some(account.as_str())
+                })
+                .await?
         {
             self.store.delete(PEOPLE.name(), &key, "").await?;
             return Err(ServiceError::AlreadyExists(format!(
@@ -302,7 +335,8 @@ impl Alerts {
         let id = ACCOUNTS
             .get(&*self.store, &principal.subject, "")
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(not_found)?
+            .id;
         REGISTRATIONS
             .get(&*self.store, &id, "")
             .await?
@@ -330,7 +364,8 @@ impl Alerts {
         after.structure = sector.structure.clone();
         after.updated_at = self.now();
         let (old_key, new_key) = (person_key(&before.person), person_key(&after.person));
-        if old_key != new_key && !self.claim(PEOPLE, &new_key, id).await? {
+        let same_person = |r: &Registration| person_key(&r.person) == new_key;
+        if old_key != new_key && !self.claim(PEOPLE, &new_key, id, same_person).await? {
             return Err(ServiceError::AlreadyExists(format!(
                 "{} {}, born on {}, is already in the register",
                 after.person.given_name, after.person.family_name, after.person.birth_date
@@ -525,7 +560,7 @@ impl Alerts {
     /// Removes the registration of an erased account (the audit trail stays, as for every
     /// erasure). Idempotent: a redelivered event finds nothing.
     pub async fn erase_account(&self, account_id: &str) -> Result<(), ServiceError> {
-        let Some(id) = ACCOUNTS.get(&*self.store, account_id, "").await? else {
+        let Some(Claim { id, .. }) = ACCOUNTS.get(&*self.store, account_id, "").await? else {
             return Ok(());
         };
         let mut batch = vec![Mutation::delete(ACCOUNTS.name(), account_id, "")];

@@ -177,7 +177,7 @@ async fn bad_registrations_are_refused_with_what_is_accepted_and_nothing_is_kept
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_the_same_registration_keeps_one() {
     let app = spawn_app().await;
-    let tasks: Vec<_> = (0..16)
+    let tasks: Vec<_> = (0..32)
         .map(|i| {
             let mut client = if i % 2 == 0 {
                 app.agent("ccas-nord")
@@ -207,6 +207,38 @@ async fn a_burst_of_the_same_registration_keeps_one() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.registrations.len(), 1);
+}
+
+/// A claim on a person left by a crash between the claim and the registration's write is taken
+/// over once it is older than a minute; a younger one is a registration being written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_left_by_a_crash_does_not_lock_the_person_out() {
+    let app = spawn_app().await;
+    let key = "lefevre|jeanne|1941-07-15";
+    let claim = |at: i64| {
+        passerelle_store::Row::new(
+            "alerts_people",
+            key,
+            "",
+            format!(r#"{{"id":"in-flight","at":{at}}}"#).into_bytes(),
+        )
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    app.store.put(claim(now)).await.unwrap();
+    let busy = app
+        .agent("ccas-nord")
+        .register(own(jeanne()))
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code(), Code::AlreadyExists, "{busy:?}");
+    app.store.put(claim(now - 3600)).await.unwrap();
+    app.agent("ccas-nord")
+        .register(own(jeanne()))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
